@@ -130,6 +130,9 @@ public sealed class RepositoryClient : IDisposable
     const int MaxReleaseSize = 64 << 20;
 
     readonly MetadataCache cache;
+
+    /// <summary>The content-addressed store this client downloads into.</summary>
+    public MetadataCache Cache => cache;
     readonly HttpMessageInvoker http;
     readonly bool ownsHttp;
     readonly ISignatureVerifier verifier;
@@ -379,24 +382,37 @@ public sealed class RepositoryClient : IDisposable
             var byHashUrl = $"{spec.SuiteUrl}{dir}by-hash/SHA256/{entry.Sha256}";
             try
             {
-                return await DownloadToCacheAsync(byHashUrl, entry, options, cancellationToken).ConfigureAwait(false);
+                return await FetchAsync(byHashUrl, entry.Sha256, entry.Size, options, cancellationToken).ConfigureAwait(false);
             }
             catch (RepositoryException e) when (e.Kind == RepositoryErrorKind.NotFound)
             {
                 // Mirrors that copy dists/ without by-hash/ exist; the plain path is as good when it matches the hash.
             }
         }
-        return await DownloadToCacheAsync(plainUrl, entry, options, cancellationToken).ConfigureAwait(false);
+        return await FetchAsync(plainUrl, entry.Sha256, entry.Size, options, cancellationToken).ConfigureAwait(false);
     }
 
-    async Task<string> DownloadToCacheAsync(string url, ReleaseFileEntry entry, RepositoryOptions options, CancellationToken cancellationToken) =>
-        await SendAsync(url, options, cancellationToken, configure: null, handle: async (response, ct) =>
+    /// <summary>
+    /// The cached file with this SHA-256 and size, downloaded from <paramref name="url"/> first if the cache lacks
+    /// it (retried like every request; written to a temporary file, checked, then renamed into the content-addressed
+    /// store). Used for index files and for packages alike.
+    /// </summary>
+    /// <exception cref="RepositoryException">NotFound, Unreachable, SizeMismatch, HashMismatch, NotCached (offline).</exception>
+    public async Task<string> FetchAsync(string url, string sha256, long size, RepositoryOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= RepositoryOptions.Default;
+        if (cache.TryGetVerified(sha256, size) is { } cached) return cached;
+        if (options.Offline)
+            throw new RepositoryException(RepositoryErrorKind.NotCached, url,
+                $"{url} is not in the cache and the build is offline. Build once with network access to fill the cache.");
+        return await SendAsync(url, options, cancellationToken, configure: null, handle: async (response, ct) =>
         {
-            using var writer = cache.BeginWrite(entry.Sha256, entry.Size, url);
+            using var writer = cache.BeginWrite(sha256, size, url);
             await using (var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false))
                 await body.CopyToAsync(writer.Stream, 1 << 16, ct).ConfigureAwait(false);
             return writer.Commit().Path;
         }).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Decompresses a verified index file into the cache (dropping unneeded fields for the slim variant), checking

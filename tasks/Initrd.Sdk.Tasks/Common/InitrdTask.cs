@@ -39,6 +39,9 @@ public abstract class InitrdTask : Microsoft.Build.Utilities.Task
     protected void LogError(string? file, string format, params object?[] args) =>
         LogCoded(string.Format(System.Globalization.CultureInfo.CurrentCulture, format, args), file, warning: false);
 
+    /// <summary>Logs an already formatted coded error without stopping the task.</summary>
+    protected void LogError(BuildErrorException e) => LogCoded(e.Message, e.File, warning: false);
+
     protected void LogInfo(MessageImportance importance, string message) => Log.LogMessage(importance, message);
 
     void LogCoded(string message, string? file, bool warning)

@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using System.Globalization;
+using Initrd.Apt.Fetch;
+using Initrd.Apt.Repositories;
+using Initrd.Sdk.Tasks.Common;
+using Microsoft.Build.Framework;
+
+namespace Initrd.Sdk.Tasks;
+
+/// <summary>Brings every package of the lock into the shared cache (parallel, verified, atomic).</summary>
+public sealed class FetchImagePackages : InitrdTask
+{
+    [Required] public string LockFile { get; set; } = "";
+
+    [Required] public string CacheDirectory { get; set; } = "";
+
+    /// <summary>Use only the cache (fails with a coded error when a package is missing).</summary>
+    public bool Offline { get; set; }
+
+    protected override void ExecuteCore()
+    {
+        var lockPath = FullPath(LockFile);
+        var locked = LockFiles.Read(lockPath);
+        var watch = Stopwatch.StartNew();
+        using var client = CacheLayout.CreateClient(CacheDirectory);
+        var lastReport = Stopwatch.StartNew();
+        var fetcher = new PackageFetcher(client)
+        {
+            Progress = (done, total, bytes) =>
+            {
+                if (bytes == 0 || (done < total && lastReport.Elapsed < TimeSpan.FromSeconds(2))) return;
+                lastReport.Restart();
+                LogInfo(MessageImportance.Normal, string.Format(CultureInfo.InvariantCulture,
+                    "Fetch: {0}/{1} packages, {2:F1} MiB downloaded", done, total, bytes / 1048576.0));
+            },
+        };
+        IReadOnlyList<FetchedPackage> fetched;
+        try
+        {
+            fetched = fetcher.FetchAsync(locked.Packages, new RepositoryOptions { Offline = Offline }).GetAwaiter().GetResult();
+        }
+        catch (PackageFetchException e)
+        {
+            foreach (var failure in e.Failures)
+            {
+                var package = locked.Packages.FirstOrDefault(p => p.DownloadUri.AbsoluteUri == failure.Location);
+                if (package is not null && failure.Kind == RepositoryErrorKind.NotFound)
+                    LogError(lockPath, Strings.PackageVanished, package.Name, package.Version, package.Architecture, failure.Location);
+                else if (package is not null)
+                    LogError(lockPath, Strings.PackageFetchFailed, package.Name, package.Version, failure.Message);
+                else
+                    LogError(RepositoryErrors.ToBuildError(failure, lockPath));
+            }
+            return;
+        }
+        var downloaded = fetched.Where(f => f.Downloaded).ToList();
+        LogInfo(MessageImportance.High, string.Format(CultureInfo.InvariantCulture,
+            "Fetch: {0} packages ready ({1} downloaded, {2:F1} MiB) in {3:F1} s",
+            fetched.Count, downloaded.Count, downloaded.Sum(f => f.Package.Size) / 1048576.0, watch.Elapsed.TotalSeconds));
+    }
+}

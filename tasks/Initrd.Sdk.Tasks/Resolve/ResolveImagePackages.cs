@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Globalization;
+using Initrd.Apt.Lock;
+using Initrd.Apt.Repositories;
+using Initrd.Apt.Resolution;
+using Initrd.Formats.Deb;
+using Initrd.Sdk.Tasks.Common;
+using Microsoft.Build.Framework;
+
+namespace Initrd.Sdk.Tasks;
+
+/// <summary>
+/// Restore phase: resolves the image's packages against the repositories and writes packages.lock.json.
+/// A lock whose recorded inputs hash matches the project is used as is, with no network access; in
+/// locked mode a lock that would change is an error, as with NuGet.
+/// </summary>
+public sealed class ResolveImagePackages : InitrdTask
+{
+    /// <summary>Debian release architectures (dpkg-architecture names) this SDK resolves for.</summary>
+    static readonly string[] SupportedArchitectures = ["amd64", "arm64", "armel", "armhf", "i386", "ppc64el", "riscv64", "s390x"];
+
+    [Required] public ITaskItem[] Packages { get; set; } = [];
+
+    public ITaskItem[] Repositories { get; set; } = [];
+
+    public string Distribution { get; set; } = "debian";
+
+    [Required] public string Release { get; set; } = "";
+
+    [Required] public string Architecture { get; set; } = "";
+
+    public string Components { get; set; } = "main";
+
+    public bool IncludeRecommends { get; set; }
+
+    public string EssentialPackages { get; set; } = "closure";
+
+    public bool AllowExpiredMetadata { get; set; }
+
+    [Required] public string LockFile { get; set; } = "";
+
+    public bool LockedMode { get; set; }
+
+    [Required] public string CacheDirectory { get; set; } = "";
+
+    public string? ProjectFile { get; set; }
+
+    /// <summary>Root of the apt configuration to read default repositories from (tests point it elsewhere).</summary>
+    public string AptConfigurationRoot { get; set; } = "/";
+
+    protected override void ExecuteCore()
+    {
+        if (!SupportedArchitectures.Contains(Architecture, StringComparer.Ordinal))
+            throw new BuildErrorException(Strings.UnsupportedArchitecture, Architecture, string.Join(", ", SupportedArchitectures)) { File = ProjectFile };
+        var essential = EssentialPackages switch
+        {
+            "closure" => EssentialPolicy.Closure,
+            "all" => EssentialPolicy.All,
+            _ => throw new BuildErrorException(Strings.UnknownEssentialPolicy, EssentialPackages) { File = ProjectFile },
+        };
+        var requests = Packages.Select(p => p.ItemSpec.Trim()).Where(p => p.Length > 0).Distinct(StringComparer.Ordinal).OrderBy(p => p, StringComparer.Ordinal).ToList();
+        foreach (var r in requests)
+            if (!PackageRequest.TryParse(r, out _))
+                throw new BuildErrorException(Strings.InvalidPackageRequest, r) { File = ProjectFile };
+        var components = Components.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var explicitRepositories = Repositories.SelectMany(ToSpecs).ToList();
+
+        var inputsHash = PackageLock.HashInputs(InputLines(requests, explicitRepositories, components, essential));
+        var lockPath = FullPath(LockFile);
+        if (File.Exists(lockPath))
+        {
+            var existing = LockFiles.Read(lockPath);
+            if (existing.InputsHash == inputsHash)
+            {
+                LogInfo(MessageImportance.Normal, $"Resolve: {lockPath} is up to date ({existing.Packages.Count} packages); no repository was contacted.");
+                return;
+            }
+            if (LockedMode)
+                throw new BuildErrorException(Strings.LockWouldChange, lockPath) { File = lockPath };
+        }
+        else if (LockedMode)
+            throw new BuildErrorException(Strings.LockMissingInLockedMode, lockPath) { File = ProjectFile };
+
+        var watch = Stopwatch.StartNew();
+        var specs = explicitRepositories.Count > 0 ? explicitRepositories : DefaultSpecs(components);
+        using var client = CacheLayout.CreateClient(CacheDirectory, m => LogInfo(MessageImportance.Low, m));
+        IReadOnlyList<RepositoryIndex> indexes;
+        try
+        {
+            indexes = client.LoadAllAsync(specs, Architecture, new RepositoryOptions { AllowExpired = AllowExpiredMetadata }).GetAwaiter().GetResult();
+        }
+        catch (RepositoryException e)
+        {
+            throw RepositoryErrors.ToBuildError(e, ProjectFile);
+        }
+        var loaded = watch.Elapsed;
+
+        PackageLock resolved;
+        try
+        {
+            resolved = ImageResolver.Resolve(new ImageResolveRequest
+            {
+                Packages = requests,
+                Architecture = Architecture,
+                Distribution = Distribution,
+                Release = Release,
+                IncludeRecommends = IncludeRecommends,
+                Essential = essential,
+            }, indexes, inputsHash);
+        }
+        catch (ResolutionException e)
+        {
+            throw new BuildErrorException(e, ProjectFile, e.Kind switch
+            {
+                ResolutionErrorKind.NotFound => Strings.PackageNotFound,
+                ResolutionErrorKind.Conflict => Strings.PackagesConflict,
+                _ => Strings.DependencyUnsatisfiable,
+            }, e.Message) { File = ProjectFile };
+        }
+        var written = resolved.WriteIfChanged(lockPath);
+        LogInfo(MessageImportance.High, string.Format(CultureInfo.InvariantCulture,
+            "Resolve: {0} packages ({1} requested, {2:F1} MiB) from {3} suites in {4:F1} s (metadata {5:F1} s); {6} {7}",
+            resolved.Packages.Count, requests.Count, resolved.Packages.Sum(p => p.Size) / 1048576.0, specs.Count,
+            watch.Elapsed.TotalSeconds, loaded.TotalSeconds, written ? "wrote" : "unchanged", lockPath));
+    }
+
+    IEnumerable<string> InputLines(IReadOnlyList<string> requests, IReadOnlyList<RepositorySpec> repositories, string[] components, EssentialPolicy essential)
+    {
+        yield return "distribution=" + Distribution;
+        yield return "release=" + Release;
+        yield return "architecture=" + Architecture;
+        yield return "recommends=" + (IncludeRecommends ? "true" : "false");
+        yield return "essential=" + essential.ToString().ToLowerInvariant();
+        // Default repositories are the host's mirror: a different mirror serves the same archive, so the host's
+        // URIs are not inputs (a lock made on one machine stays valid on another).
+        if (repositories.Count == 0) yield return "repositories=host-default;components=" + string.Join(',', components);
+        foreach (var r in repositories) yield return $"repository={r.Uri} {r.Suite} {string.Join(',', r.Components)} {string.Join(',', r.Keyrings)}";
+        foreach (var p in requests) yield return "package=" + p;
+    }
+
+    IReadOnlyList<RepositorySpec> DefaultSpecs(string[] components)
+    {
+        try
+        {
+            return DefaultRepositories.For(Release, AptSourcesReader.Read(AptConfigurationRoot), components);
+        }
+        catch (RepositoryException e)
+        {
+            throw RepositoryErrors.ToBuildError(e, ProjectFile);
+        }
+    }
+
+    /// <summary>An ImageRepository item: Include = archive URI; Suites, Components, SignedBy metadata (';'-separated).</summary>
+    IEnumerable<RepositorySpec> ToSpecs(ITaskItem item)
+    {
+        var suites = Split(item.GetMetadata("Suites"));
+        if (suites.Length == 0)
+            throw new BuildErrorException(Strings.RepositoryNeedsSuites, item.ItemSpec) { File = ProjectFile };
+        var components = Split(item.GetMetadata("Components")) is { Length: > 0 } c ? c : ["main"];
+        var signedBy = Split(item.GetMetadata("SignedBy")) is { Length: > 0 } k ? k : [DefaultRepositories.DebianArchiveKeyring];
+        return suites.Select(suite => new RepositorySpec(item.ItemSpec.TrimEnd('/'), suite, components, signedBy));
+    }
+
+    static string[] Split(string value) => value.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}
