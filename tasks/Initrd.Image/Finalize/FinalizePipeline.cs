@@ -5,6 +5,11 @@ public enum ImageKind
 {
     /// <summary>An initrd (ImageFormat cpio): every step.</summary>
     Initrd,
+    /// <summary>
+    /// A plain OS tree (ImageFormat directory), e.g. a root file system: the initrd's steps except those that make
+    /// it an initrd (/init, /etc/initrd-release, console device nodes).
+    /// </summary>
+    Tree,
     /// <summary>A system extension (/usr, /opt): kernel-module hook, package metadata, ImageRemove, ImageFile only.</summary>
     Sysext,
     /// <summary>A configuration extension (/etc): kernel-module hook, package metadata, ImageRemove, ImageFile only.</summary>
@@ -65,17 +70,22 @@ public static class FinalizePipeline
     /// </summary>
     public static ImageKind? KindForFormat(string imageFormat) => imageFormat.ToLowerInvariant() switch
     {
-        "cpio" or "directory" => ImageKind.Initrd,
+        "cpio" => ImageKind.Initrd,
+        "directory" => ImageKind.Tree,
         "sysext" => ImageKind.Sysext,
         "confext" => ImageKind.Confext,
         _ => null,
     };
 
     /// <summary>The step names in the order <see cref="Run"/> runs them for <paramref name="kind"/>.</summary>
-    public static IReadOnlyList<string> StepsFor(ImageKind kind) => kind == ImageKind.Initrd
-        ? [nameof(MergedUsr), "KernelModules", nameof(PackageMetadata), nameof(ImageRemove), nameof(ImageFiles), nameof(InitSymlink),
-           nameof(InitrdRelease), nameof(MachineId), nameof(DeviceNodes), nameof(UsersAndGroups), nameof(LdSoCache)]
-        : ["KernelModules", nameof(PackageMetadata), nameof(ImageRemove), nameof(ImageFiles)];
+    public static IReadOnlyList<string> StepsFor(ImageKind kind) => kind switch
+    {
+        ImageKind.Initrd => [nameof(MergedUsr), "KernelModules", nameof(PackageMetadata), nameof(ImageRemove), nameof(ImageFiles), nameof(InitSymlink),
+            nameof(InitrdRelease), nameof(MachineId), nameof(DeviceNodes), nameof(UsersAndGroups), nameof(LdSoCache)],
+        ImageKind.Tree => [nameof(MergedUsr), "KernelModules", nameof(PackageMetadata), nameof(ImageRemove), nameof(ImageFiles),
+            nameof(MachineId), nameof(UsersAndGroups), nameof(LdSoCache)],
+        _ => ["KernelModules", nameof(PackageMetadata), nameof(ImageRemove), nameof(ImageFiles)],
+    };
 
     /// <summary>Runs the steps on <paramref name="tree"/> (changed in place) and returns it with the warnings.</summary>
     /// <exception cref="FinalizeException">A step cannot do its job; the message names the cause and the fix.</exception>
@@ -85,11 +95,12 @@ public static class FinalizePipeline
         ArgumentNullException.ThrowIfNull(options);
         var warnings = new List<FinalizeWarning>();
         var initrd = options.Kind == ImageKind.Initrd;
+        var osTree = initrd || options.Kind == ImageKind.Tree;
 
         // Parse every pattern before changing anything, so a typo fails fast.
         foreach (var pattern in options.Removes) TreeGlob.Parse(pattern);
 
-        if (initrd) MergedUsr.Apply(tree, options.Architecture);
+        if (osTree) MergedUsr.Apply(tree, options.Architecture);
         options.KernelModules?.Invoke(tree);
         if (options.RemovePackageMetadata) PackageMetadata.Apply(tree);
         ImageRemove.Apply(tree, options.Removes, warnings);
@@ -98,8 +109,11 @@ public static class FinalizePipeline
         {
             InitSymlink.Apply(tree);
             InitrdRelease.Apply(tree, options.InitrdReleaseFields);
-            MachineId.Apply(tree);
-            DeviceNodes.Apply(tree);
+        }
+        if (osTree) MachineId.Apply(tree);
+        if (initrd) DeviceNodes.Apply(tree);
+        if (osTree)
+        {
             UsersAndGroups.Apply(tree, warnings);
             LdSoCache.Apply(tree, options.Architecture, warnings);
         }

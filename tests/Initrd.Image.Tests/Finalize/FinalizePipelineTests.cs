@@ -141,7 +141,7 @@ public class FinalizePipelineTests
 
     [Theory]
     [InlineData("cpio", ImageKind.Initrd)]
-    [InlineData("directory", ImageKind.Initrd)]
+    [InlineData("directory", ImageKind.Tree)]
     [InlineData("sysext", ImageKind.Sysext)]
     [InlineData("confext", ImageKind.Confext)]
     [InlineData("uki", null)]
