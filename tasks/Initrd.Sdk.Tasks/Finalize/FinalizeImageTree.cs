@@ -25,11 +25,11 @@ public sealed class FinalizeImageTree : InitrdTask
     /// <summary>ImageFile items: ImagePath (default: RecursiveDir + file name), Mode (octal), Owner, Group.</summary>
     public ITaskItem[] Files { get; set; } = [];
 
-    /// <summary>ImageRemove items: globs over image paths.</summary>
-    public ITaskItem[] Removes { get; set; } = [];
+    /// <summary>The ImageRemove property: globs over image paths.</summary>
+    public string[] Removes { get; set; } = [];
 
-    /// <summary>KernelModule items: names, globs, folders, -exclusions, "default". None: "default".</summary>
-    public ITaskItem[] KernelModules { get; set; } = [];
+    /// <summary>The KernelModules property: names, globs, folders, -exclusions, "default". Empty: "default".</summary>
+    public string[] KernelModules { get; set; } = [];
 
     public bool RemovePackageMetadata { get; set; } = true;
 
@@ -65,7 +65,7 @@ public sealed class FinalizeImageTree : InitrdTask
         long timestamp = ParseEpoch() ?? (entries.Count == 0 ? 0 : entries.Max(e => e.ModificationTime));
         var tree = new ImageTree(entries, overlay, timestamp);
 
-        var rules = KernelModules.Length == 0 ? ["default"] : KernelModules.Select(m => m.ItemSpec).ToList();
+        var rules = KernelModules.Length == 0 ? ["default"] : KernelModules.Select(m => m.Trim()).Where(m => m.Length > 0).ToList();
         KernelModulesResult? kernel = null;
         FinalizeResult result;
         try
@@ -75,7 +75,7 @@ public sealed class FinalizeImageTree : InitrdTask
                 Kind = kind,
                 Architecture = Architecture,
                 Files = Files.Select(ToSpec).ToList(),
-                Removes = Removes.Select(r => r.ItemSpec).ToList(),
+                Removes = Removes.Select(r => r.Trim()).Where(r => r.Length > 0).ToList(),
                 RemovePackageMetadata = RemovePackageMetadata,
                 KernelModules = t => kernel = KernelModulesStep.Apply(t, rules, Architecture, Path.Combine(installTree, "..", Path.GetFileName(installTree) + ".modinfo")),
             });

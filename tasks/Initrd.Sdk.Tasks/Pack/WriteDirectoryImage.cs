@@ -1,0 +1,43 @@
+using System.Globalization;
+using Initrd.Formats.Tree;
+using Initrd.Image.Pack;
+using Initrd.Sdk.Tasks.Common;
+using Microsoft.Build.Framework;
+
+namespace Initrd.Sdk.Tasks;
+
+/// <summary>Writes the finalized tree as a folder (ImageFormat=directory), with a marker file as the stage's output.</summary>
+public sealed class WriteDirectoryImage : InitrdTask
+{
+    public const string MarkerName = ".initrd-sdk-tree";
+
+    [Required] public string Manifest { get; set; } = "";
+
+    [Required] public string OutputDirectory { get; set; } = "";
+
+    public string? SourceDateEpoch { get; set; }
+
+    protected override void ExecuteCore()
+    {
+        long? epoch = null;
+        if (!string.IsNullOrWhiteSpace(SourceDateEpoch))
+            epoch = long.TryParse(SourceDateEpoch, NumberStyles.None, CultureInfo.InvariantCulture, out var e)
+                ? e : throw new BuildErrorException(Strings.InvalidSourceDateEpoch, SourceDateEpoch);
+        var output = FullPath(OutputDirectory);
+        DirectoryImageWriter.Summary summary;
+        try
+        {
+            summary = DirectoryImageWriter.Write(TreeManifest.Read(Manifest), output, epoch);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            throw new BuildErrorException(ex, Manifest, Strings.DirectoryWriteFailed, output, ex.Message);
+        }
+        // Not part of the image: tells MSBuild the stage is complete (a directory's own time is no use for that).
+        File.WriteAllText(Path.Combine(output, MarkerName), "");
+        if (summary.SkippedDeviceNodes.Count > 0)
+            LogInfo(MessageImportance.Normal, $"Pack: not root, so {summary.SkippedDeviceNodes.Count} device nodes were left out of {output} and owners are the current user's");
+        LogInfo(MessageImportance.High, string.Format(CultureInfo.InvariantCulture, "Pack: {0} entries ({1:F1} MiB) → {2}",
+            summary.EntryCount, summary.ContentBytes / 1048576.0, output));
+    }
+}
