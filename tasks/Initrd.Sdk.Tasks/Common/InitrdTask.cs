@@ -53,7 +53,9 @@ public abstract class InitrdTask : Microsoft.Build.Utilities.Task
             Log.LogError(subcategory: null, code, helpKeyword: null, file, 0, 0, 0, 0, text);
     }
 
-    /// <summary>A task item's full path, resolved against the project directory.</summary>
-    protected string FullPath(string path) =>
-        Path.GetFullPath(path, Path.GetDirectoryName(BuildEngine.ProjectFileOfTaskNode) ?? Environment.CurrentDirectory);
+    /// <summary>
+    /// A full path. The targets pass absolute paths; a relative one (a task called directly) is taken relative to
+    /// the current directory, which MSBuild sets to the project's folder while a task runs.
+    /// </summary>
+    protected static string FullPath(string path) => Path.GetFullPath(path.Replace('\\', '/'));
 }

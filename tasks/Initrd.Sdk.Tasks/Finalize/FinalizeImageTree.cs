@@ -82,7 +82,7 @@ public sealed class FinalizeImageTree : InitrdTask
         }
         catch (FinalizeException e)
         {
-            throw new BuildErrorException(e, e.Location, Strings.FinalizeFailed, e.Message) { File = FileFor(e.Location) };
+            throw new BuildErrorException(e, FileFor(e.Location), Strings.FinalizeFailed, e.Message) { File = FileFor(e.Location) };
         }
         catch (InvalidDataException e)
         {
@@ -150,6 +150,10 @@ public sealed class FinalizeImageTree : InitrdTask
             ? id : throw new BuildErrorException(Strings.InvalidImageFileMetadata, item.ItemSpec, name, text) { File = item.ItemSpec };
     }
 
-    /// <summary>A finalize location is an image path or a host file; only host files make sense as MSBuild locations.</summary>
-    static string? FileFor(string? location) => location is not null && Path.IsPathRooted(location) && File.Exists(location) ? location : null;
+    /// <summary>
+    /// A finalize location is an image path or the host file of an ImageFile item; only the latter makes sense as an
+    /// MSBuild error location (an image path such as /etc/passwd may exist on the build machine too).
+    /// </summary>
+    string? FileFor(string? location) =>
+        location is not null && Files.Any(f => string.Equals(f.GetMetadata("FullPath"), location, StringComparison.Ordinal)) ? location : null;
 }
