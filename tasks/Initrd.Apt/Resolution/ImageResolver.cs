@@ -23,6 +23,14 @@ public sealed record ImageResolveRequest
 
     /// <summary>Default <see cref="EssentialPolicy.Closure"/>; see <see cref="EssentialPolicy"/> for why.</summary>
     public EssentialPolicy Essential { get; init; } = EssentialPolicy.Closure;
+
+    /// <summary>
+    /// Kernel packages (<c>KernelPackage</c> items, e.g. <c>linux-image-amd64</c>): only their files are used — the
+    /// modules and the kernel image — so their Depends, which describe installing a kernel onto a running system
+    /// (initramfs-tools, linux-base, kmod), are not followed, except to the <c>linux-image-*</c> package a
+    /// metapackage names.
+    /// </summary>
+    public IReadOnlyList<string> KernelPackages { get; init; } = [];
 }
 
 /// <summary>
@@ -49,7 +57,56 @@ public static class ImageResolver
             IncludeRecommends = request.IncludeRecommends,
             Essential = request.Essential,
         });
-        return ToLock(resolution, request.Distribution, request.Release, inputsHash);
+        var locked = ToLock(resolution, request.Distribution, request.Release, inputsHash);
+        if (request.KernelPackages.Count == 0) return locked;
+        var kernels = ResolveKernels(universe, request.KernelPackages, request.Architecture)
+            .Where(k => !locked.Packages.Any(p => p.Name == k.Name && p.Architecture == k.Architecture));
+        return locked with
+        {
+            Packages = [.. locked.Packages.Concat(kernels).OrderBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Architecture, StringComparer.Ordinal)],
+        };
+    }
+
+    /// <summary>Kernel packages and the linux-image-* packages they depend on (highest satisfying version), as "Kernel" entries.</summary>
+    static IEnumerable<LockedPackage> ResolveKernels(PackageUniverse universe, IReadOnlyList<string> requests, string architecture)
+    {
+        var chosen = new SortedDictionary<string, (RepositoryPackage Package, List<string> Dependencies)>(StringComparer.Ordinal);
+        var queue = new Queue<(string Name, Func<RepositoryPackage, bool> Accept)>(requests.Select(r => (r, (Func<RepositoryPackage, bool>)(_ => true))));
+        while (queue.TryDequeue(out var next))
+        {
+            if (chosen.ContainsKey(next.Name)) continue;
+            var package = universe.GetPackages(next.Name)
+                .FirstOrDefault(p => (p.Architecture == architecture || p.Architecture == "all") && next.Accept(p));
+            if (package is null)
+            {
+                // Let the solver explain (not found, or no version that fits), with its suggestions.
+                new DependencySolver(universe).Solve([next.Name], architecture);
+                throw new InvalidOperationException($"kernel package '{next.Name}' has no candidate for {architecture}");
+            }
+            var dependencies = new List<string>();
+            foreach (var group in package.Stanza.Depends)
+                foreach (var alt in group.Alternatives)
+                    if (alt.Name.StartsWith("linux-image-", StringComparison.Ordinal) && alt.AppliesTo(architecture))
+                    {
+                        queue.Enqueue((alt.Name, p => alt.IsSatisfiedBy(p.Version)));
+                        dependencies.Add(alt.Name);
+                        break;
+                    }
+            chosen[next.Name] = (package, dependencies);
+        }
+        return chosen.Values.Select(k => new LockedPackage
+        {
+            Name = k.Package.Name,
+            Version = k.Package.Version.ToString(),
+            Architecture = k.Package.Architecture,
+            Type = "Kernel",
+            Repository = k.Package.Origin.RepositoryUri,
+            Origin = $"{k.Package.Origin.Suite}/{k.Package.Origin.Component}",
+            Path = k.Package.Filename,
+            Size = k.Package.Size,
+            Sha256 = k.Package.Sha256,
+            Dependencies = k.Dependencies,
+        });
     }
 
     /// <summary>

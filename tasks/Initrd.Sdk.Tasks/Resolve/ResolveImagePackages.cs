@@ -21,6 +21,9 @@ public sealed class ResolveImagePackages : InitrdTask
 
     [Required] public ITaskItem[] Packages { get; set; } = [];
 
+    /// <summary>KernelPackage items: kernels whose files (modules, kernel image) the image uses; their Depends are not installed.</summary>
+    public ITaskItem[] KernelPackages { get; set; } = [];
+
     public ITaskItem[] Repositories { get; set; } = [];
 
     public string Distribution { get; set; } = "debian";
@@ -59,13 +62,14 @@ public sealed class ResolveImagePackages : InitrdTask
             _ => throw new BuildErrorException(Strings.UnknownEssentialPolicy, EssentialPackages) { File = ProjectFile },
         };
         var requests = Packages.Select(p => p.ItemSpec.Trim()).Where(p => p.Length > 0).Distinct(StringComparer.Ordinal).OrderBy(p => p, StringComparer.Ordinal).ToList();
-        foreach (var r in requests)
+        var kernels = KernelPackages.Select(p => p.ItemSpec.Trim()).Where(p => p.Length > 0).Distinct(StringComparer.Ordinal).OrderBy(p => p, StringComparer.Ordinal).ToList();
+        foreach (var r in requests.Concat(kernels))
             if (!PackageRequest.TryParse(r, out _))
                 throw new BuildErrorException(Strings.InvalidPackageRequest, r) { File = ProjectFile };
         var components = Components.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var explicitRepositories = Repositories.SelectMany(ToSpecs).ToList();
 
-        var inputsHash = PackageLock.HashInputs(InputLines(requests, explicitRepositories, components, essential));
+        var inputsHash = PackageLock.HashInputs(InputLines(requests, kernels, explicitRepositories, components, essential));
         var lockPath = FullPath(LockFile);
         if (File.Exists(lockPath))
         {
@@ -101,6 +105,7 @@ public sealed class ResolveImagePackages : InitrdTask
             resolved = ImageResolver.Resolve(new ImageResolveRequest
             {
                 Packages = requests,
+                KernelPackages = kernels,
                 Architecture = Architecture,
                 Distribution = Distribution,
                 Release = Release,
@@ -124,7 +129,7 @@ public sealed class ResolveImagePackages : InitrdTask
             watch.Elapsed.TotalSeconds, loaded.TotalSeconds, written ? "wrote" : "unchanged", lockPath));
     }
 
-    IEnumerable<string> InputLines(IReadOnlyList<string> requests, IReadOnlyList<RepositorySpec> repositories, string[] components, EssentialPolicy essential)
+    IEnumerable<string> InputLines(IReadOnlyList<string> requests, IReadOnlyList<string> kernels, IReadOnlyList<RepositorySpec> repositories, string[] components, EssentialPolicy essential)
     {
         yield return "distribution=" + Distribution;
         yield return "release=" + Release;
@@ -136,6 +141,7 @@ public sealed class ResolveImagePackages : InitrdTask
         if (repositories.Count == 0) yield return "repositories=host-default;components=" + string.Join(',', components);
         foreach (var r in repositories) yield return $"repository={r.Uri} {r.Suite} {string.Join(',', r.Components)} {string.Join(',', r.Keyrings)}";
         foreach (var p in requests) yield return "package=" + p;
+        foreach (var k in kernels) yield return "kernel=" + k;
     }
 
     IReadOnlyList<RepositorySpec> DefaultSpecs(string[] components)
