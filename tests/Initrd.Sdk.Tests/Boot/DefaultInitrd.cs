@@ -1,0 +1,74 @@
+using System.Text.RegularExpressions;
+using System.Xml.Linq;
+using Initrd.Sdk.Tests.Common;
+using Initrd.Testing;
+
+namespace Initrd.Sdk.Tests.Boot;
+
+/// <summary>
+/// The default image exactly as templates/content/initrd defines it, built once per test run with the real
+/// `dotnet build` from the host's Debian mirror, plus a test root file system built by the SDK too
+/// (busybox-static as a directory image, made into ext4 with mkfs.ext4 -d).
+/// </summary>
+public sealed partial class DefaultInitrd : IDisposable
+{
+    public const string RootMarker = "INITRD-SDK-TEST-ROOT-REACHED";
+
+    public DefaultInitrd()
+    {
+        Initrd = new ImageProject(TemplateBody(), "MyInitrd");
+        InitrdBuild = Initrd.Run("build");
+        Root = new ImageProject("""
+              <PropertyGroup><ImageFormat>directory</ImageFormat></PropertyGroup>
+              <ItemGroup>
+                <ImagePackage Include="busybox-static;base-files" />
+                <ImageFile Include="rootfs/**" />
+              </ItemGroup>
+            """, "TestRoot");
+        // The test root's init: prove we got here, then power off (the guest has nothing else to do).
+        var init = Root.Folder.WriteFile("rootfs/usr/sbin/init", $"""
+            #!/usr/bin/busybox sh
+            /usr/bin/busybox mount -t proc proc /proc
+            echo "{RootMarker}"
+            /usr/bin/busybox poweroff -f
+            """);
+        File.SetUnixFileMode(init, (UnixFileMode)0b111_101_101);
+        RootBuild = Root.Run("build");
+    }
+
+    public ImageProject Initrd { get; }
+    public BuildResult InitrdBuild { get; }
+    public ImageProject Root { get; }
+    public BuildResult RootBuild { get; }
+
+    public string InitrdPath => Path.Combine(Initrd.OutputDirectory, "MyInitrd.cpio.zst");
+    public string KernelPath => Path.Combine(Initrd.OutputDirectory, "MyInitrd.vmlinuz");
+    public string RootDirectory => Path.Combine(Root.OutputDirectory, "TestRoot");
+
+    /// <summary>The template project's content without its Project element (ImageProject adds the SDK imports).</summary>
+    public static string TemplateBody()
+    {
+        var doc = XDocument.Load(Path.Combine(RepositoryLayout.Root, "templates", "content", "initrd", "MyInitrd.initrdproj"));
+        return string.Concat(doc.Root!.Nodes().Select(n => n.ToString()));
+    }
+
+    /// <summary>An ext4 image of the test root, made with mkfs.ext4 -d (e2fsprogs).</summary>
+    public string MakeRootDisk()
+    {
+        var mkfs = ReferenceTool.Require("mkfs.ext4", "e2fsprogs");
+        var disk = Root.Folder.Combine("root.ext4");
+        File.Delete(disk);
+        var r = ReferenceTool.Run(mkfs, ["-q", "-F", "-L", "testroot", "-d", RootDirectory, disk, "64M"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return disk;
+    }
+
+    [GeneratedRegex(@"\x1b\[[0-9;?]*[A-Za-z]")]
+    public static partial Regex AnsiEscape();
+
+    public void Dispose()
+    {
+        Initrd.Dispose();
+        Root.Dispose();
+    }
+}
