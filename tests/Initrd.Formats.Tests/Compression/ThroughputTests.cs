@@ -22,6 +22,7 @@ public partial class ThroughputTests(ITestOutputHelper output)
     [Trait("Category", "Performance")]
     public void ZstdLevel3AgainstTheCli()
     {
+        Measurement.RequireEnabled();
         var zstd = ReferenceTool.Require("zstd", "zstd");
         var bash = ReferenceTool.Require("bash", "bash");
         var data = TestData.SemiCompressible(Size);

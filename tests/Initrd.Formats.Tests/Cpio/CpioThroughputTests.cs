@@ -15,6 +15,7 @@ public class CpioThroughputTests(ITestOutputHelper output)
     [Trait("Category", "Benchmark")]
     public void WriterThroughputAgainstGnuCpio()
     {
+        Measurement.RequireEnabled();
         var root = Environment.GetEnvironmentVariable("INITRD_CPIO_BENCH_ROOT") is { Length: > 0 } r ? r : "/usr/share";
         if (!Directory.Exists(root)) Assert.Skip($"{root} does not exist");
         var sh = ReferenceTool.Require("sh", "dash");

@@ -17,6 +17,7 @@ public class UkiThroughputTests(TestSigningKey key, ITestOutputHelper output) : 
     [Trait("Category", "Benchmark")]
     public void BuildAndSignAUkiWithAThirtyMegabyteInitrd()
     {
+        Measurement.RequireEnabled();
         var files = TrixieBootFiles.Get();
         var initrd = TrixieBootFiles.Noise(30 << 20, seed: 30);
         using var signer = LocalKeySigner.FromPemFiles(key.Require().CertificatePath, key.KeyPath);

@@ -15,6 +15,7 @@ public class VerityThroughputTests(ITestOutputHelper output)
     [Trait("Category", "Benchmark")]
     public void HashTreeThroughputAgainstVeritysetup()
     {
+        Measurement.RequireEnabled();
         var veritysetup = ReferenceTool.Require("veritysetup", "cryptsetup-bin");
         var megabytes = int.TryParse(Environment.GetEnvironmentVariable("INITRD_VERITY_BENCH_MB"), out var mb) && mb > 0 ? mb : 200;
         using var dir = new TempDirectory("verity-bench");
