@@ -5,6 +5,9 @@ public static class RepositoryLayout
 {
     static readonly Lazy<string> RootLazy = new(() =>
     {
+        var recorded = typeof(RepositoryLayout).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "InitrdRepositoryRoot")?.Value;
+        if (!string.IsNullOrEmpty(recorded) && File.Exists(Path.Combine(recorded, "Initrd.Sdk.sln"))) return Path.GetFullPath(recorded);
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "Initrd.Sdk.sln"))) return dir.FullName;
         throw new InvalidOperationException($"Initrd.Sdk.sln not found above {AppContext.BaseDirectory}");
