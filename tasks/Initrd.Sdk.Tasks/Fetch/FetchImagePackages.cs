@@ -14,9 +14,6 @@ public sealed class FetchImagePackages : InitrdTask
 
     [Required] public string CacheDirectory { get; set; } = "";
 
-    /// <summary>Use only the cache (fails with a coded error when a package is missing).</summary>
-    public bool Offline { get; set; }
-
     protected override void ExecuteCore()
     {
         var lockPath = FullPath(LockFile);
@@ -37,7 +34,7 @@ public sealed class FetchImagePackages : InitrdTask
         IReadOnlyList<FetchedPackage> fetched;
         try
         {
-            fetched = fetcher.FetchAsync(locked.Packages, new RepositoryOptions { Offline = Offline }).GetAwaiter().GetResult();
+            fetched = fetcher.FetchAsync(locked.Packages).GetAwaiter().GetResult();
         }
         catch (PackageFetchException e)
         {
