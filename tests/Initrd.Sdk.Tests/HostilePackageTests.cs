@@ -11,7 +11,7 @@ namespace Initrd.Sdk.Tests;
 public sealed class HostilePackageTests(LocalRepositoryFixture fixture) : IClassFixture<LocalRepositoryFixture>
 {
     [Fact]
-    public void PoolFileReplacedAfterLockingIsInitrd2002AndNothingIsCached()
+    public void PoolFileReplacedAfterLockingIsInitrd2003AndNothingIsCached()
     {
         using var repo = fixture.NewRepository();
         using var image = new HermeticImage(repo, "systemd");
@@ -24,8 +24,9 @@ public sealed class HostilePackageTests(LocalRepositoryFixture fixture) : IClass
         repo.ReplacePoolFile("systemd", tampered);
 
         var result = image.Build();
-        image.AssertFailedWith(result, "INITRD2002");
-        Assert.Contains("Package systemd 257-1 could not be fetched", result.Output);
+        image.AssertFailedWith(result, "INITRD2003");
+        Assert.Contains("Package systemd 257-1 downloaded from", result.Output);
+        Assert.Contains("is not the file packages.lock.json pins", result.Output);
         Assert.Contains(locked, result.Output);
         Assert.False(File.Exists(image.CachedPackagePath(locked)), "a file that failed its hash must not be cached under the locked hash");
         Assert.False(File.Exists(image.CachedPackagePath(LocalAptRepository.Hash(tampered))), "nor under its own hash");

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Initrd.Formats.Common;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -92,7 +93,7 @@ public sealed record PackageLock
     {
         var bytes = ToJson();
         if (File.Exists(path) && File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes)) return false;
-        var tmp = path + ".tmp-" + Environment.ProcessId;
+        var tmp = StagedOutput.TemporaryPathFor(path);
         File.WriteAllBytes(tmp, bytes);
         File.Move(tmp, path, overwrite: true);
         return true;

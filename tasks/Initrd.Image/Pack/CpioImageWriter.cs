@@ -1,3 +1,4 @@
+using Initrd.Formats.Common;
 using Initrd.Formats.Compression;
 using Initrd.Formats.Cpio;
 using Initrd.Formats.Tree;
@@ -23,9 +24,7 @@ public static class CpioImageWriter
     public static CpioImageSummary Write(IReadOnlyList<TreeEntry> entries, string outputPath, CompressionFormat compression,
         int level, long? sourceDateEpoch, IReadOnlyList<MicrocodeBlob> microcode, CancellationToken cancellationToken = default)
     {
-        var directory = Path.GetDirectoryName(Path.GetFullPath(outputPath))!;
-        Directory.CreateDirectory(directory);
-        var tmp = Path.Combine(directory, $".{Path.GetFileName(outputPath)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        var tmp = StagedOutput.TemporaryPathFor(outputPath);
         try
         {
             CpioWriteSummary summary;

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Initrd.Formats.Common;
 using Initrd.Formats.Tree;
 
 namespace Initrd.Image.Pack;
@@ -16,9 +17,7 @@ public static partial class DirectoryImageWriter
     public static Summary Write(IReadOnlyList<TreeEntry> entries, string outputDirectory, long? sourceDateEpoch)
     {
         var full = Path.GetFullPath(outputDirectory).TrimEnd('/');
-        var parent = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(parent);
-        var tmp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        var tmp = StagedOutput.TemporaryPathFor(full);
         var isRoot = geteuid() == 0;
         var skipped = new List<string>();
         long bytes = 0;

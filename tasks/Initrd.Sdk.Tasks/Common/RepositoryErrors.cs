@@ -1,4 +1,5 @@
 using Initrd.Apt.Fetch;
+using Initrd.Apt.Lock;
 using Initrd.Apt.Repositories;
 
 namespace Initrd.Sdk.Tasks.Common;
@@ -21,4 +22,22 @@ public static class RepositoryErrors
         RepositoryErrorKind.NotCached => Strings.NotCachedOffline,
         _ => Strings.RepositoryUnusable,
     }, e.Message) { File = file };
+
+    /// <summary>
+    /// A package named by the lock could not be fetched: gone from the mirror, a different file than the lock pins,
+    /// or a transport problem. The lock file is the location: it is what names the package.
+    /// </summary>
+    public static IEnumerable<BuildErrorException> ForPackages(PackageFetchException e, PackageLock locked, string lockPath) =>
+        e.Failures.Select(failure =>
+        {
+            var p = locked.Packages.FirstOrDefault(x => x.DownloadUri.AbsoluteUri == failure.Location);
+            if (p is null) return ToBuildError(failure, lockPath);
+            return failure.Kind switch
+            {
+                RepositoryErrorKind.NotFound => new BuildErrorException(failure, lockPath, Strings.PackageVanished, p.Name, p.Version, p.Architecture, failure.Location),
+                RepositoryErrorKind.HashMismatch or RepositoryErrorKind.SizeMismatch =>
+                    new BuildErrorException(failure, lockPath, Strings.PackageDiffersFromLock, p.Name, p.Version, failure.Location, p.Sha256, p.Size),
+                _ => new BuildErrorException(failure, lockPath, Strings.PackageFetchFailed, p.Name, p.Version, failure.Message),
+            };
+        });
 }

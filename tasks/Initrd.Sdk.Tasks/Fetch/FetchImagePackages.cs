@@ -38,16 +38,7 @@ public sealed class FetchImagePackages : InitrdTask
         }
         catch (PackageFetchException e)
         {
-            foreach (var failure in e.Failures)
-            {
-                var package = locked.Packages.FirstOrDefault(p => p.DownloadUri.AbsoluteUri == failure.Location);
-                if (package is not null && failure.Kind == RepositoryErrorKind.NotFound)
-                    LogError(lockPath, Strings.PackageVanished, package.Name, package.Version, package.Architecture, failure.Location);
-                else if (package is not null)
-                    LogError(lockPath, Strings.PackageFetchFailed, package.Name, package.Version, failure.Message);
-                else
-                    LogError(RepositoryErrors.ToBuildError(failure, lockPath));
-            }
+            foreach (var error in RepositoryErrors.ForPackages(e, locked, lockPath)) LogError(error);
             return;
         }
         var downloaded = fetched.Where(f => f.Downloaded).ToList();

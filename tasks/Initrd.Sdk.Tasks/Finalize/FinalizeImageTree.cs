@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Initrd.Formats.Common;
 using Initrd.Formats.Tree;
 using Initrd.Image.Finalize;
 using Initrd.Image.Modules;
@@ -97,9 +98,8 @@ public sealed class FinalizeImageTree : InitrdTask
             if (kernel.KernelImage is not null)
             {
                 var target = Path.Combine(FullPath(KernelOutputDirectory), KernelFileName);
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                var tmp = target + ".tmp-" + Environment.ProcessId;
-                File.Copy(kernel.KernelImage, tmp, overwrite: true);
+                var tmp = StagedOutput.TemporaryPathFor(target);
+                File.Copy(kernel.KernelImage, tmp);
                 File.Move(tmp, target, overwrite: true);
                 KernelImage = target;
             }
@@ -108,7 +108,7 @@ public sealed class FinalizeImageTree : InitrdTask
             LogWarning(Strings.KernelModulesWithoutKernel);
 
         var manifest = FullPath(OutputManifest);
-        var tmpManifest = manifest + ".tmp-" + Environment.ProcessId;
+        var tmpManifest = StagedOutput.TemporaryPathFor(manifest);
         tree.WriteManifest(tmpManifest);
         File.Move(tmpManifest, manifest, overwrite: true);
         LogInfo(MessageImportance.High, string.Format(CultureInfo.InvariantCulture,

@@ -40,7 +40,7 @@ public sealed class InstallImageTree : InitrdTask
             }
             catch (PackageFetchException e)
             {
-                foreach (var f in e.Failures) LogError(RepositoryErrors.ToBuildError(f, lockPath));
+                foreach (var error in RepositoryErrors.ForPackages(e, locked, lockPath)) LogError(error);
                 return;
             }
         }
@@ -56,7 +56,7 @@ public sealed class InstallImageTree : InitrdTask
         }
         catch (InstallException e)
         {
-            throw new BuildErrorException(e, lockPath, Strings.InstallFailed, e.Package ?? "(cache)", e.Message) { File = lockPath };
+            throw new BuildErrorException(e, lockPath, Strings.InstallFailed, e.Package ?? "(cache)", e.Message.TrimEnd('.')) { File = lockPath };
         }
         foreach (var overlap in tree.Overlaps)
             LogInfo(MessageImportance.Low, $"Install: /{overlap.Path} is shipped by {overlap.PreviousPackage} and {overlap.Package}; {overlap.Package}'s copy is used");
