@@ -6,16 +6,17 @@ using Microsoft.Build.Framework;
 
 namespace Initrd.Sdk.Tasks;
 
-/// <summary>Writes the finalized tree as a folder (ImageFormat=directory), with a marker file as the stage's output.</summary>
+/// <summary>Writes the finalized tree as a folder (ImageFormat=directory); a stamp file in obj/ is the stage's output.</summary>
 public sealed class WriteDirectoryImage : InitrdTask
 {
-    public const string MarkerName = ".initrd-sdk-tree";
-
     [Required] public string Manifest { get; set; } = "";
 
     [Required] public string OutputDirectory { get; set; } = "";
 
     public string? SourceDateEpoch { get; set; }
+
+    /// <summary>Touched when the folder is complete (a folder's own time says nothing about its content).</summary>
+    [Required] public string StampFile { get; set; } = "";
 
     protected override void ExecuteCore()
     {
@@ -33,8 +34,7 @@ public sealed class WriteDirectoryImage : InitrdTask
         {
             throw new BuildErrorException(ex, Manifest, Strings.DirectoryWriteFailed, output, ex.Message);
         }
-        // Not part of the image: tells MSBuild the stage is complete (a directory's own time is no use for that).
-        File.WriteAllText(Path.Combine(output, MarkerName), "");
+        File.WriteAllText(FullPath(StampFile), output + "\n");
         if (summary.SkippedDeviceNodes.Count > 0)
             LogInfo(MessageImportance.Normal, $"Pack: not root, so {summary.SkippedDeviceNodes.Count} device nodes were left out of {output} and owners are the current user's");
         LogInfo(MessageImportance.High, string.Format(CultureInfo.InvariantCulture, "Pack: {0} entries ({1:F1} MiB) → {2}",
