@@ -94,6 +94,33 @@ internal static unsafe partial class LzmaNative
     [LibraryImport(LibraryName, EntryPoint = "lzma_code")]
     public static partial Ret Code(LzmaStreamHandle stream, Action action);
 
+    /// <summary>
+    /// One lzma_code call over pinned spans; the stream's buffer pointers are cleared afterwards (liblzma keeps no
+    /// pointer into them between calls, so nothing dangles once they are unpinned).
+    /// </summary>
+    public static unsafe Ret Code(LzmaStreamHandle stream, ReadOnlySpan<byte> input, Span<byte> output, Action action,
+        out int consumed, out int produced)
+    {
+        Ret ret;
+        fixed (byte* inPtr = input)
+        fixed (byte* outPtr = output)
+        {
+            var s = stream.Stream;
+            s->NextIn = inPtr;
+            s->AvailIn = (nuint)input.Length;
+            s->NextOut = outPtr;
+            s->AvailOut = (nuint)output.Length;
+            ret = Code(stream, action);
+            consumed = input.Length - (int)s->AvailIn;
+            produced = output.Length - (int)s->AvailOut;
+            s->NextIn = null;
+            s->AvailIn = 0;
+            s->NextOut = null;
+            s->AvailOut = 0;
+        }
+        return ret;
+    }
+
     [LibraryImport(LibraryName, EntryPoint = "lzma_end")]
     public static partial void End(LzmaStream* stream);
 

@@ -48,24 +48,7 @@ public sealed unsafe class XzCompressStream : EncoderStream
 
     private protected override bool Encode(ReadOnlySpan<byte> input, Span<byte> output, bool finish, out int consumed, out int produced)
     {
-        LzmaNative.Ret ret;
-        fixed (byte* inPtr = input)
-        fixed (byte* outPtr = output)
-        {
-            var s = _stream.Stream;
-            s->NextIn = inPtr;
-            s->AvailIn = (nuint)input.Length;
-            s->NextOut = outPtr;
-            s->AvailOut = (nuint)output.Length;
-            ret = LzmaNative.Code(_stream, finish ? LzmaNative.Action.Finish : LzmaNative.Action.Run);
-            consumed = input.Length - (int)s->AvailIn;
-            produced = output.Length - (int)s->AvailOut;
-            // liblzma keeps no pointer into the buffers between calls; clear them so nothing dangles once unpinned.
-            s->NextIn = null;
-            s->AvailIn = 0;
-            s->NextOut = null;
-            s->AvailOut = 0;
-        }
+        var ret = LzmaNative.Code(_stream, input, output, finish ? LzmaNative.Action.Finish : LzmaNative.Action.Run, out consumed, out produced);
         switch (ret)
         {
             case LzmaNative.Ret.Ok:

@@ -33,24 +33,8 @@ public sealed unsafe class XzDecompressStream : DecoderStream
 
     private protected override bool Decode(ReadOnlySpan<byte> input, Span<byte> output, bool inputEnded, out int consumed, out int produced)
     {
-        LzmaNative.Ret ret;
-        fixed (byte* inPtr = input)
-        fixed (byte* outPtr = output)
-        {
-            var s = _stream.Stream;
-            s->NextIn = inPtr;
-            s->AvailIn = (nuint)input.Length;
-            s->NextOut = outPtr;
-            s->AvailOut = (nuint)output.Length;
-            // With LZMA_CONCATENATED the decoder reports the end only when told that no more input follows.
-            ret = LzmaNative.Code(_stream, inputEnded ? LzmaNative.Action.Finish : LzmaNative.Action.Run);
-            consumed = input.Length - (int)s->AvailIn;
-            produced = output.Length - (int)s->AvailOut;
-            s->NextIn = null;
-            s->AvailIn = 0;
-            s->NextOut = null;
-            s->AvailOut = 0;
-        }
+        // With LZMA_CONCATENATED the decoder reports the end only when told that no more input follows.
+        var ret = LzmaNative.Code(_stream, input, output, inputEnded ? LzmaNative.Action.Finish : LzmaNative.Action.Run, out consumed, out produced);
         switch (ret)
         {
             case LzmaNative.Ret.Ok:

@@ -51,6 +51,20 @@ public sealed record TreeEntry
     /// <summary>The full st_mode: type bits from <see cref="Kind"/> plus <see cref="Permissions"/>.</summary>
     public int Mode => TypeBits(Kind) | (Permissions & 0xFFF);
 
+    /// <summary>The kind in words, for messages ("regular file", "symlink", …).</summary>
+    public static string Describe(TreeEntryKind kind) => kind switch
+    {
+        TreeEntryKind.Directory => "directory",
+        TreeEntryKind.RegularFile => "regular file",
+        TreeEntryKind.Symlink => "symlink",
+        TreeEntryKind.HardLink => "hard link",
+        TreeEntryKind.CharacterDevice => "character device",
+        TreeEntryKind.BlockDevice => "block device",
+        TreeEntryKind.Fifo => "fifo",
+        TreeEntryKind.Socket => "socket",
+        _ => kind.ToString(),
+    };
+
     public static int TypeBits(TreeEntryKind kind) => kind switch
     {
         TreeEntryKind.Directory => 0x4000,        // S_IFDIR  0040000

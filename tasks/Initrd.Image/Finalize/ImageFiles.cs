@@ -79,7 +79,7 @@ public static class ImageFiles
             parent = r.Path;
             if (tree.Find(parent) is { } existing && existing.Kind != TreeEntryKind.Directory)
                 throw new FinalizeException(FinalizeErrorKind.ImageFileConflict, source,
-                    $"The ImageFile '{source}' goes to /{path}, but /{parent} is a {ImageTree.Describe(existing.Kind)} in the image, not a directory.");
+                    $"The ImageFile '{source}' goes to /{path}, but /{parent} is a {TreeEntry.Describe(existing.Kind)} in the image, not a directory.");
         }
         var target = parent.Length == 0 ? name : parent + "/" + name;
         if (tree.Find(target) is { Kind: TreeEntryKind.Directory })

@@ -71,7 +71,7 @@ public sealed class ImageTree
             var parent = ParentOf(path);
             if (parent.Length > 0 && _entries[parent].Kind != TreeEntryKind.Directory)
                 throw new FinalizeException(FinalizeErrorKind.InvalidManifest, "/" + path,
-                    $"The manifest lists /{path}, but /{parent} is a {Describe(_entries[parent].Kind)}, not a directory.");
+                    $"The manifest lists /{path}, but /{parent} is a {TreeEntry.Describe(_entries[parent].Kind)}, not a directory.");
         }
 
         // Hard links: point each at the regular file that holds the data (chains collapse to their end).
@@ -253,7 +253,7 @@ public sealed class ImageTree
             {
                 if (entry.Kind != TreeEntryKind.Directory)
                     throw new FinalizeException(FinalizeErrorKind.PathConflict, "/" + path,
-                        $"/{path} is a directory in the image; it cannot be replaced by a {Describe(entry.Kind)}.");
+                        $"/{path} is a directory in the image; it cannot be replaced by a {TreeEntry.Describe(entry.Kind)}.");
                 _entries[path] = entry;
                 _sorted = null;
                 return entry;
@@ -329,7 +329,7 @@ public sealed class ImageTree
             if (existing.Kind == TreeEntryKind.Directory) return existing;
             if (existing.Kind == TreeEntryKind.Symlink && ResolveEntry(target) is { Kind: TreeEntryKind.Directory } dir) return dir;
             throw new FinalizeException(FinalizeErrorKind.PathConflict, "/" + target,
-                $"/{target} is a {Describe(existing.Kind)} in the image, not a directory.");
+                $"/{target} is a {TreeEntry.Describe(existing.Kind)} in the image, not a directory.");
         }
         return AddDirectory(target);
     }
@@ -554,7 +554,7 @@ public sealed class ImageTree
         var r = Resolve(p[..slash], followFinal: true, allowMissing: true);
         if (r.NotDirectory)
             throw new FinalizeException(FinalizeErrorKind.PathConflict, "/" + p,
-                $"Cannot create /{p}: /{r.Path} is a {Describe(_entries[r.Path].Kind)}, not a directory.");
+                $"Cannot create /{p}: /{r.Path} is a {TreeEntry.Describe(_entries[r.Path].Kind)}, not a directory.");
         return Join(r.Path, p[(slash + 1)..]);
     }
 
@@ -576,19 +576,6 @@ public sealed class ImageTree
         NormalizePath(path) ?? throw new FinalizeException(kind, path,
             $"'{path}' is not a valid image path: write it from the image root, without '..', NUL or newline characters.");
 
-    internal static string Describe(TreeEntryKind kind) => kind switch
-    {
-        TreeEntryKind.Directory => "directory",
-        TreeEntryKind.RegularFile => "regular file",
-        TreeEntryKind.Symlink => "symlink",
-        TreeEntryKind.HardLink => "hard link",
-        TreeEntryKind.CharacterDevice => "character device",
-        TreeEntryKind.BlockDevice => "block device",
-        TreeEntryKind.Fifo => "fifo",
-        TreeEntryKind.Socket => "socket",
-        _ => kind.ToString(),
-    };
-
     void CheckParentsLiteral(string path)
     {
         var parent = ParentOf(path);
@@ -598,7 +585,7 @@ public sealed class ImageTree
             {
                 if (e.Kind != TreeEntryKind.Directory)
                     throw new FinalizeException(FinalizeErrorKind.PathConflict, "/" + path,
-                        $"Cannot create /{path}: /{parent} is a {Describe(e.Kind)}, not a directory.");
+                        $"Cannot create /{path}: /{parent} is a {TreeEntry.Describe(e.Kind)}, not a directory.");
                 return; // an existing directory's own parents exist already
             }
             parent = ParentOf(parent);

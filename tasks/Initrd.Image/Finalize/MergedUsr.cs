@@ -65,7 +65,7 @@ public static class MergedUsr
                 else
                 {
                     throw new FinalizeException(FinalizeErrorKind.MergedUsrConflict, "/" + name,
-                        $"/{name} is a {ImageTree.Describe(existing.Kind)}, but a merged-/usr image needs /{name} -> {usr}. " +
+                        $"/{name} is a {TreeEntry.Describe(existing.Kind)}, but a merged-/usr image needs /{name} -> {usr}. " +
                         $"Remove it with an ImageRemove item for /{name}.");
                 }
             }

@@ -111,7 +111,7 @@ internal static class PackageStager
         var path = TreePath.Normalize(entry.Name, out var nameError)
             ?? throw new InstallException(nameError!, package.Name, entry.Name);
         if (path.Length == 0 && kind != TreeEntryKind.Directory)
-            throw new InstallException($"a {Describe(kind.Value)} cannot replace the root directory of the tree", package.Name, entry.Name);
+            throw new InstallException($"a {TreeEntry.Describe(kind.Value)} cannot replace the root directory of the tree", package.Name, entry.Name);
 
         string? linkTarget = null;
         if (kind == TreeEntryKind.Symlink)
@@ -187,16 +187,4 @@ internal static class PackageStager
             throw new InstallException($"the archive ends inside the file's data ({written} of {expected} bytes present)", package.Name, entry.Name);
     }
 
-    internal static string Describe(TreeEntryKind kind) => kind switch
-    {
-        TreeEntryKind.Directory => "directory",
-        TreeEntryKind.RegularFile => "regular file",
-        TreeEntryKind.Symlink => "symlink",
-        TreeEntryKind.HardLink => "hard link",
-        TreeEntryKind.CharacterDevice => "character device",
-        TreeEntryKind.BlockDevice => "block device",
-        TreeEntryKind.Fifo => "fifo",
-        TreeEntryKind.Socket => "socket",
-        _ => kind.ToString(),
-    };
 }

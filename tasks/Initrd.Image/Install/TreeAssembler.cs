@@ -144,7 +144,7 @@ internal sealed class TreeAssembler
             {
                 if (entry.Kind != TreeEntryKind.Symlink)
                     throw new InstallException(
-                        $"a {PackageStager.Describe(entry.Kind)} cannot replace the directory '/{ImagePath(existing)}' ({OwnerText(existing)})",
+                        $"a {TreeEntry.Describe(entry.Kind)} cannot replace the directory '/{ImagePath(existing)}' ({OwnerText(existing)})",
                         package.Name, entry.Name);
                 ReplaceDirectoryWithSymlink(parent, existing, package, entry);
                 return;
@@ -223,7 +223,7 @@ internal sealed class TreeAssembler
             throw new InstallException($"the hard link points to '/{target}', which the package has not shipped before it", package.Name, entry.Name);
         if (file.Kind == TreeEntryKind.HardLink) file = file.LinkedFile!;
         if (file.Kind != TreeEntryKind.RegularFile)
-            throw new InstallException($"the hard link points to '/{target}', which is a {PackageStager.Describe(file.Kind)}, not a regular file",
+            throw new InstallException($"the hard link points to '/{target}', which is a {TreeEntry.Describe(file.Kind)}, not a regular file",
                 package.Name, entry.Name);
         if (!ReferenceEquals(file.Owner, package))
             throw new InstallException($"the hard link points to '/{target}', which is not a file of this package ({OwnerText(file)})",
@@ -348,7 +348,7 @@ internal sealed class TreeAssembler
                     break;
                 default:
                     throw new InstallException(
-                        $"'/{ImagePath(child)}' is a {PackageStager.Describe(child.Kind)} ({OwnerText(child)}), not a directory, " +
+                        $"'/{ImagePath(child)}' is a {TreeEntry.Describe(child.Kind)} ({OwnerText(child)}), not a directory, " +
                         $"while resolving '/{entry.Path}'",
                         package.Name, entry.Name);
             }
