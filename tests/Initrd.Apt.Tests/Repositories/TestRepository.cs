@@ -110,20 +110,17 @@ sealed class TestHttpServer : IAsyncDisposable
 /// </summary>
 sealed class TestKeys : IDisposable
 {
-    readonly TempDirectory home = new("initrd-gpg");
-    readonly string gpg;
+    readonly GpgHome home = new("initrd-gpg");
 
     public TestKeys()
     {
-        gpg = ReferenceTool.Require("gpg", "gnupg");
-        ReferenceTool.Require("gpgv", "gpgv");
-        Trusted = Generate("Initrd Test Repository <trusted@initrd.invalid>", "never", null);
-        Unknown = Generate("Initrd Unknown Key <unknown@initrd.invalid>", "never", null);
-        Expired = Generate("Initrd Expired Key <expired@initrd.invalid>", "1d", "20200101T000000");
+        Trusted = home.GenerateKey("Initrd Test Repository <trusted@initrd.invalid>", "never");
+        Unknown = home.GenerateKey("Initrd Unknown Key <unknown@initrd.invalid>", "never");
+        Expired = home.GenerateKey("Initrd Expired Key <expired@initrd.invalid>", "1d", "20200101T000000");
         KeyringPath = home.Combine("keyring.gpg");
-        File.WriteAllBytes(KeyringPath, Run(["--export", Trusted, Expired]).StandardOutputBytes);
+        File.WriteAllBytes(KeyringPath, home.Run(["--export", Trusted, Expired]).StandardOutputBytes);
         ArmoredKeyringPath = home.Combine("keyring.asc");
-        File.WriteAllBytes(ArmoredKeyringPath, Run(["--armor", "--export", Trusted]).StandardOutputBytes);
+        File.WriteAllBytes(ArmoredKeyringPath, home.Run(["--armor", "--export", Trusted]).StandardOutputBytes);
     }
 
     public string Trusted { get; }
@@ -136,41 +133,11 @@ sealed class TestKeys : IDisposable
     /// <summary>ASCII-armoured export of <see cref="Trusted"/> only.</summary>
     public string ArmoredKeyringPath { get; }
 
-    string Generate(string uid, string expire, string? fakedTime)
-    {
-        var args = new List<string>();
-        if (fakedTime is not null) args.AddRange(["--faked-system-time", fakedTime]);
-        args.AddRange(["--quick-gen-key", uid, "ed25519", "sign", expire]);
-        Run(args);
-        var list = Run(["--list-keys", "--with-colons", uid]).StandardOutput;
-        return list.Split('\n').First(l => l.StartsWith("fpr:", StringComparison.Ordinal)).Split(':')[9];
-    }
-
     /// <summary>Clear-signs <paramref name="text"/> with the key <paramref name="fingerprint"/>.</summary>
-    public byte[] ClearSign(string text, string fingerprint)
-    {
-        var args = new List<string>();
-        if (fingerprint == Expired) args.AddRange(["--faked-system-time", "20200101T120000"]);
-        args.AddRange(["--local-user", fingerprint, "--digest-algo", "SHA256", "--clearsign"]);
-        return Run(args, Encoding.UTF8.GetBytes(text)).StandardOutputBytes;
-    }
+    public byte[] ClearSign(string text, string fingerprint) =>
+        home.ClearSign(text, fingerprint, fingerprint == Expired ? "20200101T120000" : null);
 
-    ToolResult Run(IEnumerable<string> args, byte[]? input = null)
-    {
-        var result = ReferenceTool.Run(gpg,
-            ["--batch", "--homedir", home.Path, "--pinentry-mode", "loopback", "--passphrase", "", .. args],
-            standardInput: input ?? []);
-        if (result.ExitCode != 0) throw new InvalidOperationException($"gpg {string.Join(' ', args)} failed: {result}");
-        return result;
-    }
-
-    public void Dispose()
-    {
-        // Stop the gpg-agent that gpg started for this home directory (it would outlive the test run).
-        var gpgconf = ReferenceTool.Find("gpgconf");
-        if (gpgconf is not null) ReferenceTool.Run(gpgconf, ["--homedir", home.Path, "--kill", "gpg-agent"]);
-        home.Dispose();
-    }
+    public void Dispose() => home.Dispose();
 }
 
 /// <summary>A crafted one-suite, one-component apt repository published on a <see cref="TestHttpServer"/>.</summary>

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Formats.Tar;
 using System.Globalization;
 using System.IO.Compression;
@@ -10,50 +9,23 @@ using Initrd.Testing;
 namespace Initrd.Image.Tests.Install;
 
 /// <summary>
-/// Real .deb files: the host's candidate version of a package, fetched with <c>apt-get download</c> once per test
-/// run into a temporary folder (removed when the process exits). Without apt-get or a reachable repository the
-/// test is skipped locally and fails under CI.
+/// Real .deb files: the host's candidate version of a package, fetched once per test run by
+/// <see cref="DebianPackages"/>. Without apt-get or a reachable repository the test is skipped locally and fails
+/// under CI.
 /// </summary>
 internal static class RealDebs
 {
-    static readonly Lazy<string> s_directory = new(() =>
-    {
-        var directory = Directory.CreateTempSubdirectory("initrd-install-debs-").FullName;
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try { Directory.Delete(directory, recursive: true); }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-        };
-        return directory;
-    });
-
-    static readonly ConcurrentDictionary<string, Lazy<PackageArchive>> s_packages = new();
-
     /// <summary>The packages, downloaded, sorted by name (the order the SDK unpacks them in).</summary>
-    public static List<PackageArchive> Get(params string[] names)
-    {
-        var aptGet = ReferenceTool.Require("apt-get", "apt");
-        return names.Select(n => s_packages.GetOrAdd(n, p => new Lazy<PackageArchive>(() => Download(aptGet, p))).Value)
+    public static List<PackageArchive> Get(params string[] names) =>
+        names.Select(n => Describe(DebianPackages.Get(n)))
             .OrderBy(p => p.Name, StringComparer.Ordinal)
             .ToList();
-    }
 
-    static PackageArchive Download(string aptGet, string package)
+    static PackageArchive Describe(string deb)
     {
-        var directory = Path.Combine(s_directory.Value, package);
-        Directory.CreateDirectory(directory);
-        var result = ReferenceTool.Run(aptGet, ["download", "-q", package], directory, timeout: TimeSpan.FromMinutes(5));
-        var debs = Directory.GetFiles(directory, "*.deb");
-        if (result.ExitCode != 0 || debs.Length != 1)
-        {
-            var message = $"apt-get download {package} failed (is the apt cache updated and a repository reachable?): {result}";
-            if (ReferenceTool.InCi) Assert.Fail(message);
-            Assert.Skip(message);
-        }
         // name_version_arch.deb, the version URL-encoded (':' as %3a).
-        var parts = Path.GetFileNameWithoutExtension(debs[0]).Split('_');
-        return new PackageArchive(parts[0], Uri.UnescapeDataString(parts[1]), parts[2], debs[0]);
+        var parts = Path.GetFileNameWithoutExtension(deb).Split('_');
+        return new PackageArchive(parts[0], Uri.UnescapeDataString(parts[1]), parts[2], deb);
     }
 }
 

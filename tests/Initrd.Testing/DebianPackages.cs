@@ -1,18 +1,19 @@
 using System.Collections.Concurrent;
-using Initrd.Testing;
+using Xunit;
 
-namespace Initrd.Formats.Tests.Ar;
+namespace Initrd.Testing;
 
 /// <summary>
 /// Real .deb files for tests: the host's candidate version of a package, fetched with <c>apt-get download</c> from
-/// the host's configured repositories once per test run into a temporary folder (removed when the process exits).
+/// the host's configured repositories (bookworm) once per test run into a temporary folder (removed when the
+/// process exits); shared by the test projects (Initrd.Formats.Tests, Initrd.Image.Tests' RealDebs).
 /// Without apt-get, or when the download fails, the test is skipped locally and fails under CI.
 /// </summary>
 public static class DebianPackages
 {
     static readonly Lazy<string> s_directory = new(() =>
     {
-        var directory = Directory.CreateTempSubdirectory("initrd-formats-debs-").FullName;
+        var directory = Directory.CreateTempSubdirectory("initrd-test-debs-").FullName;
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             try { Directory.Delete(directory, recursive: true); }
