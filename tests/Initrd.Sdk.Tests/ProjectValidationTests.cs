@@ -69,6 +69,19 @@ public class ProjectValidationTests
     }
 
     [Fact]
+    public void AnImageOfOnlyAKernelPackageReachesTheResolveTask()
+    {
+        // No ImagePackage at all is valid when a KernelPackage is given: the task must accept an empty package list.
+        using var p = new ImageProject("""
+              <PropertyGroup><Architecture>x86_64</Architecture></PropertyGroup>
+              <ItemGroup><KernelPackage Include="linux-image-amd64" /></ItemGroup>
+            """);
+        var result = p.Run("build");
+        AssertCodedFailure(result, "INITRD0004", p);
+        Assert.DoesNotContain("MSB4044", result.Output);
+    }
+
+    [Fact]
     public void DesignTimeBuildRunsNoStage()
     {
         using var p = new ImageProject("""

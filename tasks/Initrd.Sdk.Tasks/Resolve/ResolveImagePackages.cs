@@ -19,7 +19,8 @@ public sealed class ResolveImagePackages : InitrdTask
     /// <summary>Debian release architectures (dpkg-architecture names) this SDK resolves for.</summary>
     static readonly string[] SupportedArchitectures = ["amd64", "arm64", "armel", "armhf", "i386", "ppc64el", "riscv64", "s390x"];
 
-    [Required] public ITaskItem[] Packages { get; set; } = [];
+    /// <summary>ImagePackage items; may be empty when the image holds only a KernelPackage.</summary>
+    public ITaskItem[] Packages { get; set; } = [];
 
     /// <summary>KernelPackage items: kernels whose files (modules, kernel image) the image uses; their Depends are not installed.</summary>
     public ITaskItem[] KernelPackages { get; set; } = [];
