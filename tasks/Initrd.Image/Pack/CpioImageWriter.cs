@@ -49,7 +49,7 @@ public static class CpioImageWriter
     }
 
     /// <summary>kernel/x86/microcode/&lt;Vendor&gt;.bin with its parent directories, as the kernel's early loader expects.</summary>
-    static IEnumerable<TreeEntry> MicrocodeEntries(IReadOnlyList<MicrocodeBlob> blobs, long mtime)
+    public static IEnumerable<TreeEntry> MicrocodeEntries(IReadOnlyList<MicrocodeBlob> blobs, long mtime)
     {
         foreach (var dir in new[] { "kernel", "kernel/x86", "kernel/x86/microcode" })
             yield return new TreeEntry { Path = dir, Kind = TreeEntryKind.Directory, Permissions = 0b111_101_101, ModificationTime = mtime };

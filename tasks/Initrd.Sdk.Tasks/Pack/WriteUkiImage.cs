@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using Initrd.Formats.Authenticode;
+using Initrd.Formats.Pe;
+using Initrd.Formats.Tree;
+using Initrd.Image.Pack;
+using Initrd.Image.Uki;
+using Initrd.Sdk.Tasks.Common;
+using Microsoft.Build.Framework;
+
+namespace Initrd.Sdk.Tasks;
+
+/// <summary>
+/// Writes bin/…/&lt;name&gt;.efi: a Unified Kernel Image (ImageFormat uki) or a PE addon (ImageFormat addon) from
+/// systemd-stub and the kernel in this project's own install tree, the initrds of referenced projects and the
+/// project's properties; signed with Authenticode when a key and certificate are given.
+/// </summary>
+public sealed class WriteUkiImage : InitrdTask
+{
+    /// <summary>uki or addon.</summary>
+    [Required] public string ImageFormat { get; set; } = "";
+
+    [Required] public string Architecture { get; set; } = "";
+
+    /// <summary>The install stage's stamp: one line naming the install tree (with systemd-boot-efi, and the kernel for a UKI).</summary>
+    [Required] public string InstallStamp { get; set; } = "";
+
+    [Required] public string OutputFile { get; set; } = "";
+
+    /// <summary>Initrds in order (referenced projects' images, then UkiInitrd items); concatenated into .initrd.</summary>
+    public ITaskItem[] Initrds { get; set; } = [];
+
+    public string? CommandLine { get; set; }
+
+    /// <summary>An os-release file for .osrel; empty: taken from <see cref="OsReleaseManifest"/>.</summary>
+    public string? OsRelease { get; set; }
+
+    /// <summary>The finalized tree manifest of the referenced initrd, whose os-release becomes .osrel by default.</summary>
+    public string? OsReleaseManifest { get; set; }
+
+    /// <summary>Overrides the kernel release read from the kernel image.</summary>
+    public string? Uname { get; set; }
+
+    public string? Splash { get; set; }
+
+    public ITaskItem[] Devicetrees { get; set; } = [];
+
+    /// <summary>ImageMicrocode items (Vendor metadata or file name GenuineIntel/AuthenticAMD) packed into .ucode.</summary>
+    public ITaskItem[] Microcode { get; set; } = [];
+
+    /// <summary>UkiSection items: files with SectionName metadata (".pcrpkey", ".myconf").</summary>
+    public ITaskItem[] ExtraSections { get; set; } = [];
+
+    /// <summary>SBAT CSV lines of this image; empty: the UAPI default entry.</summary>
+    public string? Sbat { get; set; }
+
+    public string? SigningKey { get; set; }
+
+    public string? SigningCertificate { get; set; }
+
+    public string? SourceDateEpoch { get; set; }
+
+    [Required] public string ProjectFile { get; set; } = "";
+
+    protected override void ExecuteCore()
+    {
+        var watch = Stopwatch.StartNew();
+        var addon = ImageFormat == "addon";
+        var efiArchitecture = BootFiles.EfiArchitecture(Architecture)
+            ?? throw new BuildErrorException(Strings.UkiArchitectureUnsupported, Architecture) { File = ProjectFile };
+        var installTree = File.ReadAllText(FullPath(InstallStamp)).Trim();
+        var entries = TreeManifest.Read(Path.Combine(installTree, "manifest"));
+
+        var stubPath = BootFiles.StubPath(efiArchitecture, addon);
+        var stub = BootFiles.FindFile(entries, stubPath)
+            ?? throw new BuildErrorException(Strings.UkiStubMissing, "/" + stubPath) { File = ProjectFile };
+
+        string? kernel = null;
+        if (!addon)
+        {
+            var kernels = BootFiles.FindKernels(entries);
+            if (kernels.Count == 0) throw new BuildErrorException(Strings.UkiKernelMissing) { File = ProjectFile };
+            if (kernels.Count > 1)
+                throw new BuildErrorException(Strings.UkiKernelAmbiguous, string.Join(", ", kernels.Select(BootFiles.ReleaseOf))) { File = ProjectFile };
+            kernel = kernels[0].ContentPath;
+        }
+
+        var initrds = Initrds.Select(i => Existing(i.ItemSpec, "initrd")).ToList();
+        if (!addon && initrds.Count == 0) LogWarningForFile(ProjectFile, Strings.UkiWithoutInitrd);
+
+        var spec = new UkiSpec
+        {
+            Kind = addon ? UkiKind.Addon : UkiKind.Uki,
+            Stub = stub.ContentPath!,
+            Kernel = kernel,
+            Initrds = initrds,
+            CommandLine = string.IsNullOrWhiteSpace(CommandLine) ? null : CommandLine.Trim(),
+            OsRelease = addon ? null : ReadOsRelease(),
+            Uname = string.IsNullOrWhiteSpace(Uname) ? null : Uname.Trim(),
+            Splash = string.IsNullOrWhiteSpace(Splash) ? null : Existing(Splash, "splash"),
+            Devicetrees = [.. Devicetrees.Select(d => Existing(d.ItemSpec, "devicetree"))],
+            Microcode = [.. Microcode.Select(ToMicrocode)],
+            ExtraSections = [.. ExtraSections.Select(ToSection)],
+            Sbat = Sbat,
+            SourceDateEpoch = ParseEpoch(),
+        };
+
+        using var signer = CreateSigner();
+        var output = FullPath(OutputFile);
+        UkiImageSummary summary;
+        try
+        {
+            summary = UkiImageWriter.Write(spec, output, signer);
+        }
+        catch (PeException e)
+        {
+            var format = e.Kind switch
+            {
+                PeErrorKind.StubSigned => Strings.UkiStubSigned,
+                PeErrorKind.InvalidSectionName => Strings.UkiSectionNameInvalid,
+                PeErrorKind.ImageTooLarge => Strings.UkiTooLarge,
+                _ => Strings.UkiInvalid,
+            };
+            throw new BuildErrorException(e, ProjectFile, format, e.Message) { File = ProjectFile };
+        }
+        catch (InvalidDataException e)
+        {
+            throw new BuildErrorException(e, ProjectFile, Strings.UkiInputMalformed, e.Message) { File = ProjectFile };
+        }
+        LogInfo(MessageImportance.High, string.Format(CultureInfo.InvariantCulture,
+            "Pack: {0} {1} ({2}) → {3} ({4:F1} MiB{5}) in {6:F2} s",
+            addon ? "addon" : "UKI", string.Join(" ", summary.Sections), summary.Uname ?? "no uname", output,
+            summary.FileBytes / 1048576.0, summary.Signed ? ", signed" : ", unsigned", watch.Elapsed.TotalSeconds));
+    }
+
+    string? ReadOsRelease()
+    {
+        if (!string.IsNullOrWhiteSpace(OsRelease)) return UkiImageWriter.ReadText(Existing(OsRelease, "os-release"));
+        if (string.IsNullOrWhiteSpace(OsReleaseManifest) || !File.Exists(OsReleaseManifest)) return null;
+        var tree = TreeManifest.Read(OsReleaseManifest);
+        var entry = BootFiles.FindFile(tree, "etc/os-release") ?? BootFiles.FindFile(tree, "usr/lib/os-release");
+        if (entry?.ContentPath is null)
+        {
+            LogWarningForFile(ProjectFile, Strings.UkiOsReleaseNotFound, OsReleaseManifest);
+            return null;
+        }
+        return UkiImageWriter.ReadText(entry.ContentPath);
+    }
+
+    LocalKeySigner? CreateSigner()
+    {
+        var key = string.IsNullOrWhiteSpace(SigningKey) ? null : SigningKey.Trim();
+        var certificate = string.IsNullOrWhiteSpace(SigningCertificate) ? null : SigningCertificate.Trim();
+        if (key is null && certificate is null) return null;
+        if (key is null || certificate is null)
+            throw new BuildErrorException(Strings.SigningIncomplete, key is null ? "ImageSigningKey" : "ImageSigningCertificate") { File = ProjectFile };
+        var keyPath = Existing(key, "signing key");
+        var certificatePath = Existing(certificate, "signing certificate");
+        try
+        {
+            return LocalKeySigner.FromPemFiles(certificatePath, keyPath);
+        }
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
+        {
+            throw new BuildErrorException(e, certificatePath, Strings.SigningKeyUnusable, certificatePath, keyPath, e.Message) { File = certificatePath };
+        }
+    }
+
+    string Existing(string path, string what)
+    {
+        var full = FullPath(path);
+        return File.Exists(full) ? full : throw new BuildErrorException(Strings.UkiInputMissing, what, full) { File = ProjectFile };
+    }
+
+    MicrocodeBlob ToMicrocode(ITaskItem item)
+    {
+        var vendor = item.GetMetadata("Vendor");
+        if (string.IsNullOrEmpty(vendor)) vendor = Path.GetFileNameWithoutExtension(item.ItemSpec);
+        if (!CpioImageWriter.MicrocodeVendors.Contains(vendor))
+            throw new BuildErrorException(Strings.UnknownMicrocodeVendor, item.ItemSpec, vendor) { File = item.ItemSpec };
+        return new MicrocodeBlob(vendor, Existing(item.ItemSpec, "microcode"));
+    }
+
+    UkiSectionFile ToSection(ITaskItem item)
+    {
+        var name = item.GetMetadata("SectionName");
+        if (string.IsNullOrEmpty(name)) throw new BuildErrorException(Strings.UkiSectionNameMissing, item.ItemSpec) { File = ProjectFile };
+        return new UkiSectionFile(name, Existing(item.ItemSpec, "section " + name));
+    }
+
+    long ParseEpoch()
+    {
+        if (string.IsNullOrWhiteSpace(SourceDateEpoch)) return 0;
+        return long.TryParse(SourceDateEpoch, NumberStyles.None, CultureInfo.InvariantCulture, out var e)
+            ? e : throw new BuildErrorException(Strings.InvalidSourceDateEpoch, SourceDateEpoch);
+    }
+}
