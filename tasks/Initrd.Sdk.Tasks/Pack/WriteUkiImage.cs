@@ -86,6 +86,7 @@ public sealed class WriteUkiImage : InitrdTask
             kernel = kernels[0].ContentPath;
         }
 
+        if (kernel is not null) CheckInitrdModulesMatch(BootFiles.ReleaseOf(BootFiles.FindKernels(entries)[0]));
         var initrds = Initrds.Select(i => Existing(i.ItemSpec, "initrd")).ToList();
         if (!addon && initrds.Count == 0) LogWarningForFile(ProjectFile, Strings.UkiWithoutInitrd);
 
@@ -146,6 +147,21 @@ public sealed class WriteUkiImage : InitrdTask
             return null;
         }
         return UkiImageWriter.ReadText(entry.ContentPath);
+    }
+
+    /// <summary>
+    /// The referenced initrd's kernel modules must be the UKI kernel's: each project resolves its own lock, and two
+    /// locks made on different days can name different kernels — the UKI would then boot without its drivers.
+    /// </summary>
+    void CheckInitrdModulesMatch(string kernelRelease)
+    {
+        if (string.IsNullOrWhiteSpace(OsReleaseManifest) || !File.Exists(OsReleaseManifest)) return;
+        var releases = TreeManifest.Read(OsReleaseManifest)
+            .Where(e => e.Kind == TreeEntryKind.Directory && e.Path.StartsWith("usr/lib/modules/", StringComparison.Ordinal) && e.Path.IndexOf('/', "usr/lib/modules/".Length) < 0)
+            .Select(e => e.Path["usr/lib/modules/".Length..])
+            .ToList();
+        if (releases.Count > 0 && !releases.Contains(kernelRelease, StringComparer.Ordinal))
+            throw new BuildErrorException(Strings.UkiKernelMismatch, kernelRelease, string.Join(", ", releases)) { File = ProjectFile };
     }
 
     LocalKeySigner? CreateSigner()
