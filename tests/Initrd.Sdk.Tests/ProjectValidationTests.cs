@@ -29,18 +29,6 @@ public class ProjectValidationTests
     }
 
     [Fact]
-    public void FormatNotWiredYetIsInitrd0003BeforeAnyDownload()
-    {
-        using var p = new ImageProject("""
-              <PropertyGroup><ImageFormat>uki</ImageFormat></PropertyGroup>
-              <ItemGroup><ImagePackage Include="bash" /></ItemGroup>
-            """);
-        var result = p.Run();
-        AssertCodedFailure(result, "INITRD0003", p);
-        Assert.False(File.Exists(Path.Combine(p.Directory, "packages.lock.json")));
-    }
-
-    [Fact]
     public void ImageWithoutPackagesIsInitrd0006()
     {
         using var p = new ImageProject("");

@@ -31,6 +31,15 @@ public sealed record ImageResolveRequest
     /// metapackage names.
     /// </summary>
     public IReadOnlyList<string> KernelPackages { get; init; } = [];
+
+    /// <summary>
+    /// The lock of the image this one extends (a system or configuration extension's base): those packages count as
+    /// installed. They are pinned to their locked versions while solving, so dependencies are checked against what
+    /// the base really has and alternatives prefer what it already holds, and they are left out of the result: the
+    /// extension installs only what the base lacks. A base package whose locked version the repositories no longer
+    /// serve is not pinned, but still left out (<see cref="ImageResolver.UnpinnedBasePackages"/> names them).
+    /// </summary>
+    public IReadOnlyList<LockedPackage> BasePackages { get; init; } = [];
 }
 
 /// <summary>
@@ -52,12 +61,18 @@ public static class ImageResolver
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(universe);
-        var resolution = new DependencySolver(universe).Solve(request.Packages, request.Architecture, new SolverOptions
+        var pins = BasePins(universe, request.BasePackages, request.Architecture);
+        var resolution = new DependencySolver(universe).Solve([.. pins, .. request.Packages], request.Architecture, new SolverOptions
         {
             IncludeRecommends = request.IncludeRecommends,
             Essential = request.Essential,
         });
         var locked = ToLock(resolution, request.Distribution, request.Release, inputsHash);
+        if (request.BasePackages.Count > 0)
+        {
+            var inBase = request.BasePackages.Select(p => (p.Name, p.Architecture)).ToHashSet();
+            locked = locked with { Packages = [.. locked.Packages.Where(p => !inBase.Contains((p.Name, p.Architecture)))] };
+        }
         if (request.KernelPackages.Count == 0) return locked;
         var kernels = ResolveKernels(universe, request.KernelPackages, request.Architecture)
             .Where(k => !locked.Packages.Any(p => p.Name == k.Name && p.Architecture == k.Architecture));
@@ -66,6 +81,21 @@ public static class ImageResolver
             Packages = [.. locked.Packages.Concat(kernels).OrderBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Architecture, StringComparer.Ordinal)],
         };
     }
+
+    /// <summary>
+    /// The base packages (<see cref="ImageResolveRequest.BasePackages"/>) the repositories serve at their locked
+    /// version: those are pinned while solving; the others are not (and are still left out of the result).
+    /// </summary>
+    public static IReadOnlyList<LockedPackage> UnpinnedBasePackages(PackageUniverse universe, IReadOnlyList<LockedPackage> basePackages) =>
+        [.. basePackages.Where(b => b.Type != "Kernel" && FindLocked(universe, b) is null)];
+
+    /// <summary>Requests "name:arch=version" for every non-kernel base package the repositories still serve.</summary>
+    static IEnumerable<string> BasePins(PackageUniverse universe, IReadOnlyList<LockedPackage> basePackages, string architecture) =>
+        basePackages.Where(b => b.Type != "Kernel" && FindLocked(universe, b) is not null)
+            .Select(b => b.Architecture == "all" || b.Architecture == architecture ? $"{b.Name}={b.Version}" : $"{b.Name}:{b.Architecture}={b.Version}");
+
+    static RepositoryPackage? FindLocked(PackageUniverse universe, LockedPackage locked) =>
+        universe.GetPackages(locked.Name).FirstOrDefault(p => p.Architecture == locked.Architecture && p.Version.ToString() == locked.Version);
 
     /// <summary>Kernel packages and the linux-image-* packages they depend on (highest satisfying version), as "Kernel" entries.</summary>
     static IEnumerable<LockedPackage> ResolveKernels(PackageUniverse universe, IReadOnlyList<string> requests, string architecture)

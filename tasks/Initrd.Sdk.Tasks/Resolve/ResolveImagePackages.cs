@@ -49,6 +49,12 @@ public sealed class ResolveImagePackages : InitrdTask
 
     public string? ProjectFile { get; set; }
 
+    /// <summary>
+    /// The lock of the image this one extends (a sysext's or confext's base, from its ProjectReference): its packages
+    /// count as installed, so they are neither locked nor installed again. Empty: no base.
+    /// </summary>
+    public string? BaseLockFile { get; set; }
+
     /// <summary>Root of the apt configuration to read default repositories from (tests point it elsewhere).</summary>
     public string AptConfigurationRoot { get; set; } = "/";
 
@@ -70,7 +76,8 @@ public sealed class ResolveImagePackages : InitrdTask
         var components = Components.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var explicitRepositories = Repositories.SelectMany(ToSpecs).ToList();
 
-        var inputsHash = PackageLock.HashInputs(InputLines(requests, kernels, explicitRepositories, components, essential));
+        var baseLock = ReadBaseLock();
+        var inputsHash = PackageLock.HashInputs(InputLines(requests, kernels, explicitRepositories, components, essential, baseLock));
         var lockPath = FullPath(LockFile);
         if (File.Exists(lockPath))
         {
@@ -112,6 +119,7 @@ public sealed class ResolveImagePackages : InitrdTask
                 Release = Release,
                 IncludeRecommends = IncludeRecommends,
                 Essential = essential,
+                BasePackages = baseLock?.Packages ?? [],
             }, indexes, inputsHash);
         }
         catch (ResolutionException e)
@@ -125,12 +133,13 @@ public sealed class ResolveImagePackages : InitrdTask
         }
         var written = resolved.WriteIfChanged(lockPath);
         LogInfo(MessageImportance.High, string.Format(CultureInfo.InvariantCulture,
-            "Resolve: {0} packages ({1} requested, {2:F1} MiB) from {3} suites in {4:F1} s (metadata {5:F1} s); {6} {7}",
+            "Resolve: {0} packages ({1} requested, {2:F1} MiB) from {3} suites in {4:F1} s (metadata {5:F1} s); {6} {7}{8}",
             resolved.Packages.Count, requests.Count, resolved.Packages.Sum(p => p.Size) / 1048576.0, specs.Count,
-            watch.Elapsed.TotalSeconds, loaded.TotalSeconds, written ? "wrote" : "unchanged", lockPath));
+            watch.Elapsed.TotalSeconds, loaded.TotalSeconds, written ? "wrote" : "unchanged", lockPath,
+            baseLock is null ? "" : $" ({baseLock.Packages.Count} packages of the base counted as installed)"));
     }
 
-    IEnumerable<string> InputLines(IReadOnlyList<string> requests, IReadOnlyList<string> kernels, IReadOnlyList<RepositorySpec> repositories, string[] components, EssentialPolicy essential)
+    IEnumerable<string> InputLines(IReadOnlyList<string> requests, IReadOnlyList<string> kernels, IReadOnlyList<RepositorySpec> repositories, string[] components, EssentialPolicy essential, PackageLock? baseLock)
     {
         yield return "distribution=" + Distribution;
         yield return "release=" + Release;
@@ -143,6 +152,21 @@ public sealed class ResolveImagePackages : InitrdTask
         foreach (var r in repositories) yield return $"repository={r.Uri} {r.Suite} {string.Join(',', r.Components)} {string.Join(',', r.Keyrings)}";
         foreach (var p in requests) yield return "package=" + p;
         foreach (var k in kernels) yield return "kernel=" + k;
+        // The base's package set, not its path: the same base lock elsewhere gives the same extension lock.
+        if (baseLock is not null) yield return "base=" + baseLock.PackageSetHash();
+    }
+
+    /// <summary>The base image's lock, checked: present, well-formed, same architecture.</summary>
+    PackageLock? ReadBaseLock()
+    {
+        if (string.IsNullOrWhiteSpace(BaseLockFile)) return null;
+        var path = FullPath(BaseLockFile);
+        if (!File.Exists(path))
+            throw new BuildErrorException(Strings.ExtensionBaseLockMissing, path) { File = ProjectFile };
+        var baseLock = LockFiles.Read(path);
+        if (baseLock.Architecture != Architecture)
+            throw new BuildErrorException(Strings.ExtensionBaseArchitectureMismatch, path, baseLock.Architecture, Architecture) { File = ProjectFile };
+        return baseLock;
     }
 
     IReadOnlyList<RepositorySpec> DefaultSpecs(string[] components)
