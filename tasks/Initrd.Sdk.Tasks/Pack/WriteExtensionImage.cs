@@ -98,7 +98,8 @@ public sealed class WriteExtensionImage : InitrdTask
             throw new BuildErrorException(Strings.ExtensionUnknownArchitecture, Architecture,
                 string.Join(", ", DiscoverablePartitions.Architectures.SelectMany(a => a.DebianNames))) { File = ProjectFile };
         }
-        var signer = LoadSigner();
+        using var credentials = SigningCredentials.Load(SigningKey, SigningCertificate, ProjectFile);
+        var signer = credentials is null ? null : new VeritySigner(credentials.Certificate, credentials.PrivateKey);
         var verity = Verity.Trim().ToLowerInvariant() switch
         {
             "auto" or "" => signer is not null,
@@ -167,11 +168,6 @@ public sealed class WriteExtensionImage : InitrdTask
         {
             throw new BuildErrorException(e, ProjectFile, Strings.ExtensionEntryUnsupported, e.Message) { File = ProjectFile };
         }
-        finally
-        {
-            signer?.PrivateKey.Dispose();
-            signer?.Certificate.Dispose();
-        }
         RootHash = result.RootHashHex ?? "";
 
         var kindName = ExtensionKinds.Name(kind);
@@ -194,50 +190,6 @@ public sealed class WriteExtensionImage : InitrdTask
     static string Sample(IReadOnlyList<string> paths) =>
         string.Join(", ", paths.Take(10)) + (paths.Count > 10 ? $" and {paths.Count - 10} more" : "");
 
-    /// <summary>The signer, checked up front (a key that does not sign for the certificate fails before any work).</summary>
-    VeritySigner? LoadSigner()
-    {
-        var hasKey = !string.IsNullOrWhiteSpace(SigningKey);
-        var hasCertificate = !string.IsNullOrWhiteSpace(SigningCertificate);
-        if (!hasKey && !hasCertificate) return null;
-        if (!hasKey) throw new BuildErrorException(Strings.ExtensionSigningIncomplete, "ImageSigningCertificate", "ImageSigningKey") { File = ProjectFile };
-        if (!hasCertificate) throw new BuildErrorException(Strings.ExtensionSigningIncomplete, "ImageSigningKey", "ImageSigningCertificate") { File = ProjectFile };
-        var keyPath = FullPath(SigningKey!);
-        var certificatePath = FullPath(SigningCertificate!);
-        X509Certificate2 certificate;
-        AsymmetricAlgorithm key;
-        try
-        {
-            certificate = X509Certificate2.CreateFromPem(File.ReadAllText(certificatePath));
-            var pem = File.ReadAllText(keyPath);
-            key = ImportKey(pem);
-        }
-        catch (Exception e) when (e is CryptographicException or ArgumentException or IOException or UnauthorizedAccessException)
-        {
-            throw new BuildErrorException(e, keyPath, Strings.ExtensionSigningUnreadable, certificatePath, keyPath, e.Message.TrimEnd('.')) { File = ProjectFile };
-        }
-        try
-        {
-            VeritySignature.Sign(new string('0', 64), certificate, key);
-        }
-        catch (Exception e) when (e is ArgumentException or CryptographicException)
-        {
-            key.Dispose();
-            certificate.Dispose();
-            throw new BuildErrorException(e, keyPath, Strings.ExtensionSigningKeyMismatch, keyPath, certificatePath, e.Message.TrimEnd('.')) { File = ProjectFile };
-        }
-        return new VeritySigner(certificate, key);
-    }
-
-    static AsymmetricAlgorithm ImportKey(string pem)
-    {
-        var rsa = RSA.Create();
-        try { rsa.ImportFromPem(pem); return rsa; }
-        catch (ArgumentException) { rsa.Dispose(); }
-        var ec = ECDsa.Create();
-        try { ec.ImportFromPem(pem); return ec; }
-        catch (ArgumentException) { ec.Dispose(); throw new ArgumentException("the key file holds no unencrypted RSA or ECDSA private key in PEM form"); }
-    }
 
     ReadOnlyMemory<byte>? ParseSalt()
     {

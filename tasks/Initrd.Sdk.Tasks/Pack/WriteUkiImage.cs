@@ -107,7 +107,8 @@ public sealed class WriteUkiImage : InitrdTask
             SourceDateEpoch = ParseEpoch(),
         };
 
-        using var signer = CreateSigner();
+        using var credentials = SigningCredentials.Load(SigningKey, SigningCertificate, ProjectFile);
+        using var signer = credentials is null ? null : new LocalKeySigner(credentials.Certificate, credentials.Chain);
         var output = FullPath(OutputFile);
         UkiImageSummary summary;
         try
@@ -162,25 +163,6 @@ public sealed class WriteUkiImage : InitrdTask
             .ToList();
         if (releases.Count > 0 && !releases.Contains(kernelRelease, StringComparer.Ordinal))
             throw new BuildErrorException(Strings.UkiKernelMismatch, kernelRelease, string.Join(", ", releases)) { File = ProjectFile };
-    }
-
-    LocalKeySigner? CreateSigner()
-    {
-        var key = string.IsNullOrWhiteSpace(SigningKey) ? null : SigningKey.Trim();
-        var certificate = string.IsNullOrWhiteSpace(SigningCertificate) ? null : SigningCertificate.Trim();
-        if (key is null && certificate is null) return null;
-        if (key is null || certificate is null)
-            throw new BuildErrorException(Strings.SigningIncomplete, key is null ? "ImageSigningKey" : "ImageSigningCertificate") { File = ProjectFile };
-        var keyPath = Existing(key, "signing key");
-        var certificatePath = Existing(certificate, "signing certificate");
-        try
-        {
-            return LocalKeySigner.FromPemFiles(certificatePath, keyPath);
-        }
-        catch (Exception e) when (e is CryptographicException or ArgumentException)
-        {
-            throw new BuildErrorException(e, certificatePath, Strings.SigningKeyUnusable, certificatePath, keyPath, e.Message) { File = certificatePath };
-        }
     }
 
     string Existing(string path, string what)

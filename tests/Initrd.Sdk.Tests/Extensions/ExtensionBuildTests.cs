@@ -176,7 +176,7 @@ public sealed class ExtensionBuildTests(LocalRepositoryFixture fixture) : IClass
     public void AKeyThatDoesNotMatchTheCertificateIsACodedError()
     {
         using var p = new ExtensionProjects(fixture, "sysext", "tool-with-config", signing: Signing.WrongKey);
-        p.Extension.AssertFailedWith(p.Extension.Build(), "INITRD6011");
+        p.Extension.AssertFailedWith(p.Extension.Build(), "INITRD0013");
     }
 
     [Fact]

@@ -19,18 +19,18 @@ public sealed class UkiErrorTests(UkiProjects fixture) : IClassFixture<UkiProjec
     }
 
     [Fact]
-    public void KeyThatDoesNotMatchTheCertificateIsInitrd7010()
+    public void KeyThatDoesNotMatchTheCertificateIsInitrd0013()
     {
         Assert.True(fixture.Build.Succeeded, fixture.Build.ToString());
         var outDir = fixture.Uki.Folder.Combine("err-7010");
-        AssertFailsWith(BuildUkiWith(outDir, $"-p:ImageSigningKey={fixture.Keys.Combine("other.key")}"), "INITRD7010", outDir, fixture.CertificatePath);
+        AssertFailsWith(BuildUkiWith(outDir, $"-p:ImageSigningKey={fixture.Keys.Combine("other.key")}"), "INITRD0013", outDir, fixture.CertificatePath);
     }
 
     [Fact]
-    public void CertificateWithoutKeyIsInitrd7011()
+    public void CertificateWithoutKeyIsInitrd0011()
     {
         var outDir = fixture.Uki.Folder.Combine("err-7011");
-        AssertFailsWith(BuildUkiWith(outDir, "-p:ImageSigningKey="), "INITRD7011", outDir, "ImageSigningKey");
+        AssertFailsWith(BuildUkiWith(outDir, "-p:ImageSigningKey="), "INITRD0011", outDir, "ImageSigningKey");
     }
 
     [Fact]
