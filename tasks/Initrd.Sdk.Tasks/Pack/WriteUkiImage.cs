@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using Initrd.Formats.Authenticode;
+using Initrd.Formats.Cpio;
 using Initrd.Formats.Pe;
 using Initrd.Formats.Tree;
 using Initrd.Image.Pack;
@@ -139,7 +140,7 @@ public sealed class WriteUkiImage : InitrdTask
     string? ReadOsRelease()
     {
         if (!string.IsNullOrWhiteSpace(OsRelease)) return UkiImageWriter.ReadText(Existing(OsRelease, "os-release"));
-        if (string.IsNullOrWhiteSpace(OsReleaseManifest) || !File.Exists(OsReleaseManifest)) return null;
+        if (string.IsNullOrWhiteSpace(OsReleaseManifest) || !File.Exists(OsReleaseManifest)) return OsReleaseFromInitrdFile();
         var tree = TreeManifest.Read(OsReleaseManifest);
         var entry = BootFiles.FindFile(tree, "etc/os-release") ?? BootFiles.FindFile(tree, "usr/lib/os-release");
         if (entry?.ContentPath is null)
@@ -148,6 +149,33 @@ public sealed class WriteUkiImage : InitrdTask
             return null;
         }
         return UkiImageWriter.ReadText(entry.ContentPath);
+    }
+
+    /// <summary>An initrd given as a file (UkiInitrd): its os-release, read from the archive as the kernel would unpack it.</summary>
+    string? OsReleaseFromInitrdFile()
+    {
+        if (Initrds.Length == 0) return null;
+        var path = FullPath(Initrds[0].ItemSpec);
+        List<CpioMember> members;
+        try
+        {
+            using var file = File.OpenRead(path);
+            members = CpioNewcReader.ReadAll(file, p => p is "etc/os-release" or "usr/lib/os-release" or "etc/initrd-release");
+        }
+        catch (InvalidDataException e)
+        {
+            throw new BuildErrorException(e, path, Strings.UkiInputMalformed, $"the initrd '{path}' cannot be read: {e.Message}") { File = path };
+        }
+        var byPath = members.GroupBy(m => m.Path, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+        foreach (var candidate in new[] { "etc/os-release", "usr/lib/os-release" })
+        {
+            // etc/os-release is usually a symlink to ../usr/lib/os-release.
+            if (byPath.TryGetValue(candidate, out var m) && m.IsSymlink && m.LinkTarget is { } target)
+                m = byPath.GetValueOrDefault(target.StartsWith('/') ? target.TrimStart('/') : Path.GetFullPath(Path.Combine("/" + Path.GetDirectoryName(candidate), target))[1..]);
+            if (m?.Content is { } content) return new System.Text.UTF8Encoding(false, true).GetString(content);
+        }
+        LogWarningForFile(ProjectFile, Strings.UkiOsReleaseNotFound, path);
+        return null;
     }
 
     /// <summary>

@@ -155,6 +155,8 @@ public sealed partial class UkiImageTests(UkiProjects fixture) : IClassFixture<U
         Assert.True(changed.Succeeded, changed.ToString());
         Assert.Equal(["InitrdPackUki"], StagesThatRan(changed.BinaryLog));
         Assert.Equal("console=ttyS0 changed=1", Encoding.UTF8.GetString(ObjcopyDump(".cmdline", Path.Combine(project.OutputDirectory, "Plain.efi"))));
+        // An initrd given as a file: its os-release is read from the archive (zstd-compressed cpio).
+        Assert.Contains("VERSION_CODENAME=trixie", Encoding.UTF8.GetString(ObjcopyDump(".osrel", Path.Combine(project.OutputDirectory, "Plain.efi"))));
     }
 
     static readonly string[] Stages = ["InitrdResolve", "InitrdFetch", "InitrdInstall", "InitrdFinalize", "InitrdPackCpio", "InitrdPackUki"];
