@@ -8,7 +8,9 @@ samples = [l.rstrip('\n').split('\t') for l in open(samples_path) if l.strip()]
 
 ROWS = [
     ('resolve-warm', '1. Resolve the default package set, warm metadata (`dotnet restore`, lock deleted, vs `apt-get install -s`)'),
+    ('resolve-warm-stage', '1a. Inside row 1: the Resolve stage alone (the task\'s own timing: InRelease check, index load, solve, lock) and its metadata part; the rest of row 1 is `dotnet` start-up and evaluation'),
     ('resolve-cold', '1b. Resolve, cold (empty cache: metadata download + solve, vs `apt-get update` + `install -s` on empty state)'),
+    ('resolve-cold-stage', '1c. Inside row 1b: the Resolve stage alone, cold (download, decompress, parse, write caches, solve) and its metadata part'),
     ('pack', '2. cpio+zstd of the default tree (ours: the WriteCpioImage task; peer: `find|sort|cpio|zstd -3 -T0`; limit: `zstd -3 -T0` on the same cpio bytes)'),
     ('pack-incremental-build', '2b. Whole `dotnet build` that reruns only the pack stage (process start, evaluation, up-to-date checks, pack)'),
     ('first-build', '3·. First build with the packed SDK (JIT, SDK resolution from the feed; package cache may be warm)'),

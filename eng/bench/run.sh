@@ -1,10 +1,13 @@
 #!/bin/bash
 # Initrd.Sdk benchmarks against the tools users would pick instead (issue 8; rows from issues 3, 4, 7).
-# usage: eng/bench/run.sh [--quick] [--rows 1,2,3,4,5,6] [--worktree]
+# usage: eng/bench/run.sh [--quick] [--rows 1,2,3,4,5,6] [--worktree | --overlay PATH,...] [--out NAME]
 #   --worktree  benchmark the working tree's sdk/ and tasks/ (default: the committed HEAD, via git archive,
 #               so that edits in progress neither break nor colour the run)
+#   --overlay   HEAD (git archive) with only these paths (files or folders, relative to the repository) taken
+#               from the working tree: one change measured while others edit other parts of the tree
 #   --quick   one sample per cell (proves the harness works); default: BENCH_N samples (3), cheap rows 5
-#   --rows    only these rows (sizes, row 4, need row 3's outputs)
+#   --rows    only these rows (sizes, row 4, need row 3's outputs); --rows 1 is the resolve rows alone
+#   --out     results file name under eng/bench/results (default: the date), e.g. 2026-11-22-resolve
 # Work happens under $BENCH_DIR (default /var/tmp/initrd-bench), outside the repository; results go to
 # eng/bench/results/<date>.md and .json. Runs as root (the peers need chroot and mounts).
 # No mirror host is written anywhere: every URI comes from the host's apt configuration.
@@ -12,12 +15,14 @@ set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
 repo=$(readlink -f "$here/../..")
 peers=$(readlink -f "$repo/../shared/peers")
-quick=0; rows=1,2,3,4,5,6; worktree=0
+quick=0; rows=1,2,3,4,5,6; worktree=0; overlay=; out=
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --rows) rows=$2; shift ;;
     --worktree) worktree=1 ;;
+    --overlay) overlay=$2; shift ;;
+    --out) out=$2; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac; shift
 done
@@ -70,7 +75,15 @@ if [ $worktree = 1 ]; then
   info commit "$(git -C "$repo" rev-parse --short HEAD) + working tree$(git -C "$repo" diff --quiet HEAD -- sdk tasks || echo ' (uncommitted changes in sdk/ tasks/)')"
 else
   src=$W/src; rm -rf "$src"; mkdir -p "$src"; git -C "$repo" archive HEAD | tar -x -C "$src"
-  info commit "$(git -C "$repo" rev-parse --short HEAD) (git archive of HEAD)"
+  if [ -n "$overlay" ]; then
+    for o in ${overlay//,/ }; do
+      [ -e "$repo/$o" ] || { echo "--overlay: $o does not exist in the working tree" >&2; exit 2; }
+      rm -rf "${src:?}/$o"; mkdir -p "$(dirname "$src/$o")"; cp -a "$repo/$o" "$src/$o"
+    done
+    info commit "$(git -C "$repo" rev-parse --short HEAD) (git archive of HEAD) + working tree of: ${overlay//,/, }"
+  else
+    info commit "$(git -C "$repo" rev-parse --short HEAD) (git archive of HEAD)"
+  fi
 fi
 
 # ---- our SDK as a package, and the template outside the repository -----------------------------------
@@ -93,8 +106,10 @@ jq 'del(."msbuild-sdks")' "$src/global.json" > "$W/global.json"
 proj=$P/MyInitrd.initrdproj
 ours_build() { dotnet build "$proj" -nologo -v:m -nodeReuse:false -p:InitrdCacheDirectory="${1:-$CACHE}" "${@:2}"; }
 ours_clean() { rm -rf "$P/obj" "$P/bin"; }
-say "first build of the packed SDK (fills $CACHE unless already full)"
-ours_clean; timed first-build ours ours_build
+if [ "$rows" != 1 ]; then   # the resolve rows fill the metadata cache themselves
+  say "first build of the packed SDK (fills $CACHE unless already full)"
+  ours_clean; timed first-build ours ours_build
+fi
 
 # ---- row 1: resolve ----------------------------------------------------------------------------------
 APT=$W/apt
@@ -117,18 +132,26 @@ aptc() {
 PKGS=$(sed -n 's/.*<ImagePackage Include="\([^"]*\)".*/\1/p' "$proj" | tr ';\n' '  ')
 KPKGS=$(sed -n 's/.*<KernelPackage Include="\([^"]*\)".*/\1/p' "$proj" | tr ';\n' '  ')
 R=$W/resolve; rm -rf "$R"; mkdir -p "$R"; cp "$proj" "$R/"; cp -r "$P/files" "$R/"
+# The lock is deleted each time, so every run is a real resolve (no "lock up to date" short cut).
 ours_resolve() { rm -rf "$R/obj" "$R/packages.lock.json"; dotnet restore "$R/MyInitrd.initrdproj" -nologo -v:m -nodeReuse:false -p:InitrdCacheDirectory="$1"; }
+# stage_sample ROW: the Resolve stage's own time and its metadata part, from the line the task logs (last in the log)
+stage_sample() {
+  local line; line=$(grep -a 'Resolve: .* packages .* suites in' "$LOG" | tail -1)
+  [ -n "$line" ] || return 0
+  sample "$1" stage "$(sed -n 's/.* suites in \([0-9.]*\) s (metadata.*/\1/p' <<< "$line")" s
+  sample "$1" metadata "$(sed -n 's/.*(metadata \([0-9.]*\) s).*/\1/p' <<< "$line")" s
+}
 apt_resolve() { aptc install -s -q $PKGS $KPKGS > "$W/apt-install-s.txt"; }
 apt_cold() { apt_setup; aptc update -q && apt_resolve; }
 if want 1; then
   say "row 1: resolve"
   apt_setup; aptc update -q >> "$LOG" 2>&1
   ours_resolve "$CACHE" >> "$LOG" 2>&1; apt_resolve   # warm-up both
-  for i in $(seq $NCHEAP); do timed resolve-warm ours ours_resolve "$CACHE"; timed resolve-warm apt-get apt_resolve; done
+  for i in $(seq $NCHEAP); do timed resolve-warm ours ours_resolve "$CACHE"; stage_sample resolve-warm-stage; timed resolve-warm apt-get apt_resolve; done
   info resolve_ours_packages "$(jq '.packages | length' "$R/packages.lock.json")"
   info resolve_apt_packages "$(grep -c '^Inst ' "$W/apt-install-s.txt")"
   for i in $(seq $N); do
-    rm -rf "$W/cache-cold-resolve"; timed resolve-cold ours ours_resolve "$W/cache-cold-resolve"
+    rm -rf "$W/cache-cold-resolve"; timed resolve-cold ours ours_resolve "$W/cache-cold-resolve"; stage_sample resolve-cold-stage
     timed resolve-cold apt-get apt_cold
   done
   rm -rf "$W/cache-cold-resolve"
@@ -187,7 +210,7 @@ dracut_build() {
 # The peers must build for the kernel our lock names (the tools tree's trixie kernel lags the security
 # suite), from the same suites: add trixie-updates and trixie-security to the tree and install that kernel.
 # mkosi-initrd-debian.sh copies the tree's /etc/apt into mkosi's sandbox and takes the newest kernel.
-ours_kver=$(jq -r '.packages | keys[] | select(startswith("linux-image-")) | select(. != "linux-image-amd64")' "$P/packages.lock.json" | head -1)
+ours_kver=$([ -f "$P/packages.lock.json" ] && jq -r '.packages | keys[] | select(startswith("linux-image-")) | select(. != "linux-image-amd64")' "$P/packages.lock.json" | head -1 || true)
 tools_prepare() {
   [ -d "$TOOLS/usr/lib/modules/${ours_kver#linux-image-}" ] && return 0
   { echo "deb $mirror trixie main"; echo "deb $mirror trixie-updates main"; [ -n "$security" ] && echo "deb $security trixie-security main"; } > "$TOOLS/etc/apt/sources.list"
@@ -316,6 +339,6 @@ fi
 info loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 have_tools && info mkosi "$(chroot "$TOOLS" mkosi --version 2>/dev/null | head -1)"
 have_dracut && info dracut "$(chroot "$DRACUT" dpkg-query -W -f='${Version}' dracut 2>/dev/null) (bookworm, in $DRACUT; kernel $(ls "$DRACUT/usr/lib/modules" | tail -1))"
-date=$(date +%F)
-python3 "$here/report.py" "$SAMPLES" "$INFO" "$repo/eng/bench/results/$date" $quick
-say "wrote eng/bench/results/$date.md and .json"
+name=${out:-$(date +%F)}
+python3 "$here/report.py" "$SAMPLES" "$INFO" "$repo/eng/bench/results/$name" $quick
+say "wrote eng/bench/results/$name.md and .json"

@@ -14,6 +14,10 @@ namespace Initrd.Apt.Repositories;
 ///                               compressed file HASH; VARIANT names the derivation ("full", "slim1")
 /// releases/KEY/InRelease        the last InRelease of one (URI, suite), as served; never trusted as is
 /// releases/KEY/InRelease.json   its HTTP validators (ETag, Last-Modified), fetch time and SHA-256
+/// parsed/KIND/HASH              data computed from the verified index file HASH (e.g. the parsed index,
+///                               <see cref="ParsedIndexCache"/>); each such file checks itself when read
+/// verified/KEY                  a successful signature verification of one InRelease with one set of
+///                               keyrings (<see cref="SignatureCache"/>), re-checked after a day
 /// </code>
 /// </summary>
 /// <remarks>
@@ -114,6 +118,46 @@ public sealed class MetadataCache
             throw new ArgumentException($"'{variant}' is not a variant name", nameof(variant));
         return Path.Combine(Root, "derived", variant, CheckHash(compressedSha256));
     }
+
+    /// <summary>
+    /// The bytes of the file of kind <paramref name="kind"/> computed from the index file <paramref name="sha256"/>,
+    /// or null. Not checked here: the format must check itself (size, checksum, key) and be rebuilt when it fails.
+    /// </summary>
+    public byte[]? TryReadParsed(string kind, string sha256)
+    {
+        try { return File.ReadAllBytes(ParsedPath(kind, sha256)); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { return null; }
+    }
+
+    /// <summary>
+    /// Stores a file of kind <paramref name="kind"/> for the index file <paramref name="sha256"/>: written to a
+    /// temporary file and renamed, without waiting for the disk (a file lost or cut short by a crash fails its own
+    /// check and is rebuilt).
+    /// </summary>
+    public void WriteParsed(string kind, string sha256, Action<Stream> write)
+    {
+        var path = ParsedPath(kind, sha256);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var tmp = TempNameFor(path);
+        try
+        {
+            using (var f = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+                write(f);
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            TryDelete(tmp);
+        }
+    }
+
+    /// <summary>Removes a file of kind <paramref name="kind"/> (it failed its check).</summary>
+    public void EvictParsed(string kind, string sha256) => TryDelete(ParsedPath(kind, sha256));
+
+    string ParsedPath(string kind, string sha256) => Path.Combine(Root, "parsed", CheckName(kind), CheckHash(sha256));
+
+    static string CheckName(string name) =>
+        name.Length > 0 && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '-') ? name : throw new ArgumentException($"'{name}' is not a cache kind", nameof(name));
 
     /// <summary>The last InRelease stored for (<paramref name="uri"/>, <paramref name="suite"/>), or null.</summary>
     public CachedRelease? TryGetRelease(string uri, string suite)

@@ -51,22 +51,71 @@ public sealed class RepositoryOptions
 public sealed record PackageOrigin(string RepositoryUri, string Suite, string Component, string IndexPath);
 
 /// <summary>A package of a repository index: its typed paragraph and its provenance, as a lock file records it.</summary>
+/// <remarks>
+/// The fields every package of the universe is indexed by (name, version, architecture, Multi-Arch, Essential,
+/// Provides, Replaces) are held directly. The typed paragraph (<see cref="Stanza"/>) is either given, or made on
+/// first use from the paragraph's text kept in a parsed-index cache file (<see cref="ParsedIndexCache"/>): a
+/// resolution looks at a few hundred of the ~70,000 paragraphs, so the others are never parsed.
+/// </remarks>
 public sealed class RepositoryPackage
 {
+    PackageStanza? stanza;
+    readonly ParagraphText? text;
+
     public RepositoryPackage(PackageStanza stanza, PackageOrigin origin, string filename, long size, string sha256)
     {
-        Stanza = stanza;
+        ArgumentNullException.ThrowIfNull(stanza);
+        this.stanza = stanza;
         Origin = origin;
         Filename = filename;
         Size = size;
         Sha256 = sha256;
+        Name = stanza.Package;
+        Version = stanza.Version;
+        Architecture = stanza.Architecture;
+        MultiArch = stanza.MultiArch;
+        Essential = stanza.Essential;
+        ProvidesField = stanza.Raw.GetValueOrDefault("Provides");
+        ReplacesField = stanza.Raw.GetValueOrDefault("Replaces");
     }
 
-    public PackageStanza Stanza { get; }
+    /// <summary>A package read back from a parsed-index cache: the paragraph is parsed from <paramref name="text"/> on first use.</summary>
+    internal RepositoryPackage(string name, DebianVersion version, string architecture, MultiArch multiArch, bool essential,
+        string? provides, string? replaces, PackageOrigin origin, string filename, long size, string sha256, ParagraphText text)
+    {
+        Name = name;
+        Version = version;
+        Architecture = architecture;
+        MultiArch = multiArch;
+        Essential = essential;
+        ProvidesField = provides;
+        ReplacesField = replaces;
+        Origin = origin;
+        Filename = filename;
+        Size = size;
+        Sha256 = sha256;
+        this.text = text;
+    }
+
+    /// <summary>The typed paragraph (for a cached index: parsed now, on first use; a benign race between threads parses it twice).</summary>
+    public PackageStanza Stanza => stanza ??= text!.Parse();
+
     public PackageOrigin Origin { get; }
-    public string Name => Stanza.Package;
-    public DebianVersion Version => Stanza.Version;
-    public string Architecture => Stanza.Architecture;
+    public string Name { get; }
+    public DebianVersion Version { get; }
+    public string Architecture { get; }
+
+    /// <summary>The Multi-Arch field (<see cref="PackageStanza.MultiArch"/>).</summary>
+    public MultiArch MultiArch { get; }
+
+    /// <summary><c>Essential: yes</c>.</summary>
+    public bool Essential { get; }
+
+    /// <summary>The raw Provides field, or null.</summary>
+    public string? ProvidesField { get; }
+
+    /// <summary>The raw Replaces field, or null.</summary>
+    public string? ReplacesField { get; }
 
     /// <summary>The .deb's path relative to the repository URI (pool/…).</summary>
     public string Filename { get; }
@@ -80,7 +129,7 @@ public sealed class RepositoryPackage
     /// <summary>Where the .deb is downloaded from.</summary>
     public string DownloadUrl => $"{Origin.RepositoryUri}/{Filename}";
 
-    public override string ToString() => $"{Stanza} ({Origin.Suite}/{Origin.Component})";
+    public override string ToString() => $"{Name} {Version} {Architecture} ({Origin.Suite}/{Origin.Component})";
 }
 
 /// <summary>One index file that went into a <see cref="RepositoryIndex"/>.</summary>
@@ -136,6 +185,7 @@ public sealed class RepositoryClient : IDisposable
     readonly HttpMessageInvoker http;
     readonly bool ownsHttp;
     readonly ISignatureVerifier verifier;
+    readonly SignatureCache signatures;
     readonly TimeProvider time;
 
     /// <param name="cache">Where verified metadata is kept between builds.</param>
@@ -155,8 +205,20 @@ public sealed class RepositoryClient : IDisposable
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         });
         this.verifier = verifier ?? new Gpgv();
+        signatures = new SignatureCache(cache);
+        CacheSignatures = this.verifier is Gpgv;
         this.time = time ?? TimeProvider.System;
     }
+
+    /// <summary>
+    /// Whether a successful verification of an InRelease is remembered (<see cref="SignatureCache"/>), so the same
+    /// bytes with the same keyrings are not given to the verifier again within a day. Default: on for gpgv, off for
+    /// any other verifier.
+    /// </summary>
+    internal bool CacheSignatures { get; init; }
+
+    /// <summary>Whether parsed indices are kept in and read from the cache (<see cref="ParsedIndexCache"/>). Default on.</summary>
+    internal bool CacheParsedIndices { get; init; } = true;
 
     /// <summary>Receives one line per step (downloads, cache hits, timings), for diagnostic logs.</summary>
     public Action<string>? Log { get; init; }
@@ -313,7 +375,18 @@ public sealed class RepositoryClient : IDisposable
     async Task<(ReleaseFile, IReadOnlyList<string>)> CheckReleaseAsync(RepositorySpec spec, byte[] content, string url,
         RepositoryOptions options, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var verified = await verifier.VerifyAsync(content, spec.Keyrings, url, cancellationToken).ConfigureAwait(false);
+        var key = CacheSignatures ? SignatureCache.KeyFor(content, spec.Keyrings) : null;
+        VerifiedContent verified;
+        if (key is not null && signatures.TryGet(key, content, url, now) is { } remembered)
+        {
+            verified = remembered;
+            Log?.Invoke($"{url}: these bytes were verified with these keyrings less than {SignatureCache.MaxAge.TotalHours:0} h ago; the verifier is not run again");
+        }
+        else
+        {
+            verified = await verifier.VerifyAsync(content, spec.Keyrings, url, cancellationToken).ConfigureAwait(false);
+            if (key is not null) signatures.TrySet(key, content, verified, now);
+        }
         var release = ReleaseFile.Parse(verified.Body, url);
         if (!release.IsForSuite(spec.Suite))
             throw new RepositoryException(RepositoryErrorKind.SuiteMismatch, url,
@@ -335,6 +408,20 @@ public sealed class RepositoryClient : IDisposable
         var variant = options.KeepAllFields ? FullVariant : SlimVariant;
 
         var started = Stopwatch.GetTimestamp();
+        var parsedKind = ParsedIndexCache.KindFor(variant);
+        if (CacheParsedIndices && cache.TryReadParsed(parsedKind, entry.Sha256) is { } parsedBytes)
+        {
+            var read = Stopwatch.GetElapsedTime(started);
+            var fromCache = await Task.Run(() => ParsedIndexCache.TryRead(parsedBytes, entry.Sha256, variant, origin, plainUrl, out var problem)
+                ?? ParsedCacheMiss(parsedKind, entry.Sha256, plainUrl, problem), cancellationToken).ConfigureAwait(false);
+            if (fromCache is not null)
+            {
+                Log?.Invoke($"{plainUrl}: {fromCache.Count} packages from the parsed-index cache ({parsedBytes.Length} bytes read in " +
+                            $"{read.TotalMilliseconds:0} ms, checked and loaded in {(Stopwatch.GetElapsedTime(started) - read).TotalMilliseconds:0} ms)");
+                return (info, fromCache);
+            }
+            started = Stopwatch.GetTimestamp();
+        }
         var derived = cache.TryGetDerived(entry.Sha256, variant);
         if (derived is not null)
             Log?.Invoke($"{plainUrl}: cached ({entry.Sha256[..12]}…, checked in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms)");
@@ -358,8 +445,22 @@ public sealed class RepositoryClient : IDisposable
         try
         {
             var parsing = Stopwatch.GetTimestamp();
-            var packages = await Task.Run(() => Parse(path, origin, plainUrl), cancellationToken).ConfigureAwait(false);
+            var builder = CacheParsedIndices ? new ParsedIndexCache.Builder(entry.Sha256, variant) : null;
+            var packages = await Task.Run(() => Parse(path, origin, plainUrl, builder), cancellationToken).ConfigureAwait(false);
             Log?.Invoke($"{plainUrl}: {packages.Count} packages parsed in {Stopwatch.GetElapsedTime(parsing).TotalMilliseconds:0} ms");
+            if (builder is not null)
+            {
+                var writing = Stopwatch.GetTimestamp();
+                try
+                {
+                    await Task.Run(() => cache.WriteParsed(parsedKind, entry.Sha256, builder.WriteTo), cancellationToken).ConfigureAwait(false);
+                    Log?.Invoke($"{plainUrl}: parsed-index cache written in {Stopwatch.GetElapsedTime(writing).TotalMilliseconds:0} ms");
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    Log?.Invoke($"{plainUrl}: parsed-index cache not written ({e.Message})");
+                }
+            }
             return (info, packages);
         }
         catch (RepositoryException)
@@ -454,7 +555,14 @@ public sealed class RepositoryClient : IDisposable
         return result;
     }
 
-    static List<RepositoryPackage> Parse(string path, PackageOrigin origin, string url)
+    List<RepositoryPackage>? ParsedCacheMiss(string kind, string sha256, string url, string? problem)
+    {
+        Log?.Invoke($"{url}: parsed-index cache not used ({problem}); parsing the index again");
+        cache.EvictParsed(kind, sha256);
+        return null;
+    }
+
+    static List<RepositoryPackage> Parse(string path, PackageOrigin origin, string url, ParsedIndexCache.Builder? builder)
     {
         var packages = new List<RepositoryPackage>();
         try
@@ -473,7 +581,9 @@ public sealed class RepositoryClient : IDisposable
                     throw RepositoryException.Malformed(url, $"the paragraph at line {paragraph.LineNumber} ({stanza}) has SHA256 '{sha256}', not 64 lowercase hex digits");
                 if (filename.StartsWith('/') || filename.Contains("..", StringComparison.Ordinal) || filename.Contains('\\'))
                     throw RepositoryException.Malformed(url, $"the paragraph at line {paragraph.LineNumber} ({stanza}) has Filename '{filename}', which leaves the archive");
-                packages.Add(new RepositoryPackage(stanza, origin, filename, size, sha256));
+                var package = new RepositoryPackage(stanza, origin, filename, size, sha256);
+                packages.Add(package);
+                builder?.Add(package, paragraph);
             }
         }
         catch (InvalidDataException e)

@@ -62,11 +62,11 @@ public sealed class PackageUniverse
             all.Add(node);
             ref var entry = ref CollectionsMarshal.GetValueRefOrAddDefault(entries, p.Name, out _);
             (entry ??= new Entry()).Add(node);
-            if (p.Stanza.Essential) essential.Add(node);
+            if (p.Essential) essential.Add(node);
 
             // Virtual packages: most Provides are "name" or "name (= version)", read here without the general
             // relation parser (trixie has ~70,000 of them, most in librust-*-dev); anything else takes that parser.
-            if (p.Stanza.Raw.GetValueOrDefault("Provides") is not { } value) continue;
+            if (p.ProvidesField is not { } value) continue;
             provided.Clear();
             if (!ProvidesScanner.TryScan(value, provided)) ParseProvides(node, provided);
             if (provided.Count == 0) continue;
@@ -221,7 +221,7 @@ public sealed class PackageUniverse
         var result = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var node in nodes)
         {
-            if (node.Package.Stanza.Raw.GetValueOrDefault("Replaces") is not { } value || !value.Contains(name, StringComparison.Ordinal)) continue;
+            if (node.Package.ReplacesField is not { } value || !value.Contains(name, StringComparison.Ordinal)) continue;
             try
             {
                 if (node.Package.Stanza.Replaces.Any(g => g.Alternatives.Any(a => a.Name == name))) result.Add(node.Name);
@@ -329,7 +329,7 @@ internal sealed class Node
         Name = package.Name;
         Version = package.Version;
         Architecture = package.Architecture;
-        MultiArch = package.Stanza.MultiArch;
+        MultiArch = package.MultiArch;
     }
 
     public readonly int Id;

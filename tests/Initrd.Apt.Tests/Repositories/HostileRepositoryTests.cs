@@ -401,7 +401,10 @@ public sealed class HostileRepositoryTests(GpgFixture gpg) : IClassFixture<GpgFi
         var repo = NewRepository();
         await LoadSucceeds(repo);
         var byHash = Path.Combine(cacheDir.Path, "by-hash", "sha256");
-        foreach (var file in Directory.EnumerateFiles(byHash))
+        // Every cached form of the index: the compressed file, its decompressed text and the parsed-index file.
+        var parsed = Directory.EnumerateFiles(Path.Combine(cacheDir.Path, "parsed"), "*", SearchOption.AllDirectories).ToList();
+        Assert.NotEmpty(parsed);
+        foreach (var file in Directory.EnumerateFiles(byHash).Concat(parsed))
         {
             var bytes = File.ReadAllBytes(file);
             bytes[bytes.Length / 2] ^= 0x55;
