@@ -41,6 +41,9 @@ public sealed record FinalizeOptions
     /// before removals, and keeps the selected modules (removing the rest) and adds the depmod index files.
     /// </summary>
     public Action<ImageTree>? KernelModules { get; init; }
+
+    /// <summary>Apply systemd presets (<see cref="SystemdPresets"/>, as <c>systemctl preset-all</c>) to an initrd or OS tree.</summary>
+    public bool ApplyPresets { get; init; } = true;
 }
 
 /// <summary>The finalized tree (write it with <see cref="ImageTree.WriteManifest"/>) and the warnings to report.</summary>
@@ -57,6 +60,7 @@ public sealed record FinalizeResult(ImageTree Tree, IReadOnlyList<FinalizeWarnin
 /// <item><see cref="ImageFiles"/> — after removals, so a user's file always lands;</item>
 /// <item><see cref="InitSymlink"/>, <see cref="InitrdRelease"/>, <see cref="MachineId"/>, <see cref="DeviceNodes"/> — each
 /// keeps what an ImageFile already put there;</item>
+/// <item><see cref="SystemdPresets"/> (when enabled) — after ImageFiles, so a user's own preset or unit file counts;</item>
 /// <item><see cref="UsersAndGroups"/> — after everything that may add sysusers.d files;</item>
 /// <item><see cref="LdSoCache"/> — last, over the final set of libraries.</item>
 /// </list>
@@ -81,9 +85,9 @@ public static class FinalizePipeline
     public static IReadOnlyList<string> StepsFor(ImageKind kind) => kind switch
     {
         ImageKind.Initrd => [nameof(MergedUsr), "KernelModules", nameof(PackageMetadata), nameof(ImageRemove), nameof(ImageFiles), nameof(InitSymlink),
-            nameof(InitrdRelease), nameof(MachineId), nameof(DeviceNodes), nameof(UsersAndGroups), nameof(LdSoCache)],
+            nameof(InitrdRelease), nameof(MachineId), nameof(DeviceNodes), nameof(SystemdPresets), nameof(UsersAndGroups), nameof(LdSoCache)],
         ImageKind.Tree => [nameof(MergedUsr), "KernelModules", nameof(PackageMetadata), nameof(ImageRemove), nameof(ImageFiles),
-            nameof(MachineId), nameof(UsersAndGroups), nameof(LdSoCache)],
+            nameof(MachineId), nameof(SystemdPresets), nameof(UsersAndGroups), nameof(LdSoCache)],
         _ => ["KernelModules", nameof(PackageMetadata), nameof(ImageRemove), nameof(ImageFiles)],
     };
 
@@ -112,6 +116,7 @@ public static class FinalizePipeline
         }
         if (osTree) MachineId.Apply(tree);
         if (initrd) DeviceNodes.Apply(tree);
+        if (osTree && options.ApplyPresets) SystemdPresets.Apply(tree);
         if (osTree)
         {
             UsersAndGroups.Apply(tree, warnings);

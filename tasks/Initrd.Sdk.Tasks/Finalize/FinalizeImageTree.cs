@@ -34,6 +34,9 @@ public sealed class FinalizeImageTree : InitrdTask
 
     public bool RemovePackageMetadata { get; set; } = true;
 
+    /// <summary>The ImageApplyPresets property: apply systemd presets (systemctl preset-all) to an initrd or directory tree.</summary>
+    public bool ApplyPresets { get; set; } = true;
+
     /// <summary>Seconds since the epoch for everything finalize creates; empty: the newest mtime of the packages.</summary>
     public string? SourceDateEpoch { get; set; }
 
@@ -78,6 +81,7 @@ public sealed class FinalizeImageTree : InitrdTask
                 Files = Files.Select(ToSpec).ToList(),
                 Removes = Removes.Select(r => r.Trim()).Where(r => r.Length > 0).ToList(),
                 RemovePackageMetadata = RemovePackageMetadata,
+                ApplyPresets = ApplyPresets,
                 KernelModules = t => kernel = KernelModulesStep.Apply(t, rules, Architecture, Path.Combine(installTree, "..", Path.GetFileName(installTree) + ".modinfo")),
             });
         }
