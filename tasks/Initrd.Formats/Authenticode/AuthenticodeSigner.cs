@@ -17,6 +17,26 @@ namespace Initrd.Formats.Authenticode;
 /// </remarks>
 public static class AuthenticodeSigner
 {
+    /// <summary>
+    /// Signs an image that will be embedded as a PE section (a UKI's <c>.linux</c>): the signed file's length is made
+    /// a multiple of <paramref name="alignment"/> (the container's FileAlignment) by zero padding before the signature,
+    /// which the hash covers, so the section's raw data, padded to FileAlignment, is exactly the signed file.
+    /// </summary>
+    public static byte[] SignAligned(ReadOnlySpan<byte> image, ICmsSigner signer, int alignment)
+    {
+        if (alignment <= PeLayout.CertificateAlignment || alignment % PeLayout.CertificateAlignment != 0) return Sign(image, signer);
+        var padded = image.ToArray();
+        // The signature's length can vary by a few bytes (DER integers), so sign, measure, pad, and sign again.
+        for (var attempt = 0; attempt < 8; attempt++)
+        {
+            var signed = Sign(padded, signer);
+            if (signed.Length % alignment == 0) return signed;
+            var missing = alignment - signed.Length % alignment;
+            Array.Resize(ref padded, padded.Length + missing);
+        }
+        throw new PeException(PeErrorKind.Unsupported, $"The signature's length keeps changing; the signed image cannot be aligned to {alignment} bytes.");
+    }
+
     /// <summary>Returns the signed image; <paramref name="image"/> is not modified.</summary>
     public static byte[] Sign(ReadOnlySpan<byte> image, ICmsSigner signer)
     {
@@ -54,6 +74,28 @@ public static class AuthenticodeSigner
         BinaryPrimitives.WriteUInt32LittleEndian(directory[PeLayout.DataDirectorySizeOffset..], (uint)tableSize);
         BinaryPrimitives.WriteUInt32LittleEndian(signed.AsSpan(headers.CheckSumFileOffset), PeChecksum.Compute(signed, headers.CheckSumFileOffset));
         return signed;
+    }
+
+    /// <summary>
+    /// The image without its attribute certificate table (e.g. Debian's signature on its kernel, before the image is
+    /// signed with the vendor's own key): the table is cut off the end of the file, the Certificate Table entry cleared
+    /// and the checksum recomputed. An unsigned image is returned as it is.
+    /// </summary>
+    public static byte[] RemoveSignature(ReadOnlySpan<byte> image)
+    {
+        var headers = PeFile.Parse(image);
+        if (!headers.IsSigned) return image.ToArray();
+        var table = headers.CertificateTable;
+        if ((long)table.VirtualAddress + table.Size != image.Length)
+            throw new PeException(PeErrorKind.Unsupported,
+                $"The image's certificate table (file offset 0x{table.VirtualAddress:X}, {table.Size} bytes) is not at the end of the file; " +
+                "its signature cannot be removed without moving other data.");
+        var unsigned = image[..(int)table.VirtualAddress].ToArray();
+        var directory = unsigned.AsSpan(headers.CertificateTableEntryFileOffset);
+        BinaryPrimitives.WriteUInt32LittleEndian(directory[PeLayout.DataDirectoryVirtualAddressOffset..], 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(directory[PeLayout.DataDirectorySizeOffset..], 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(unsigned.AsSpan(headers.CheckSumFileOffset), PeChecksum.Compute(unsigned, headers.CheckSumFileOffset));
+        return unsigned;
     }
 
     static int AlignUp(int value, int alignment) => (value + alignment - 1) & ~(alignment - 1);

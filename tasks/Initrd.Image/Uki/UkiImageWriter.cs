@@ -48,6 +48,8 @@ public static class UkiImageWriter
         if (spec.Kernel is not null)
         {
             var kernel = File.ReadAllBytes(spec.Kernel);
+            if (spec.KernelSigner is not null)
+                kernel = AuthenticodeSigner.SignAligned(AuthenticodeSigner.RemoveSignature(kernel), spec.KernelSigner, (int)PeFile.Parse(File.ReadAllBytes(spec.Stub)).FileAlignment);
             builder.Add(UkiLayout.Linux, kernel);
             uname = string.IsNullOrEmpty(spec.Uname) ? LinuxKernelImage.TryReadRelease(kernel) : spec.Uname;
         }

@@ -20,6 +20,12 @@ public sealed record UkiSpec
     /// <summary>The EFI-stub kernel image (/boot/vmlinuz-*) for <c>.linux</c>.</summary>
     public string? Kernel { get; init; }
 
+    /// <summary>
+    /// Signs the kernel itself before it is embedded (for shim, which verifies the kernel it starts): its existing
+    /// signature, if any, is replaced. Null: the kernel is embedded as it is.
+    /// </summary>
+    public Initrd.Formats.Authenticode.ICmsSigner? KernelSigner { get; init; }
+
     /// <summary>Initrds concatenated, in order, into <c>.initrd</c> (each padded to 4 bytes, as the kernel requires).</summary>
     public IReadOnlyList<string> Initrds { get; init; } = [];
 

@@ -62,6 +62,9 @@ public sealed class WriteUkiImage : InitrdTask
 
     public string? SourceDateEpoch { get; set; }
 
+    /// <summary>UkiSignKernel: sign the embedded kernel with the same key first (replacing its own signature), for shim.</summary>
+    public bool SignKernel { get; set; }
+
     [Required] public string ProjectFile { get; set; } = "";
 
     protected override void ExecuteCore()
@@ -91,8 +94,14 @@ public sealed class WriteUkiImage : InitrdTask
         var initrds = Initrds.Select(i => Existing(i.ItemSpec, "initrd")).ToList();
         if (!addon && initrds.Count == 0) LogWarningForFile(ProjectFile, Strings.UkiWithoutInitrd);
 
+        using var credentials = SigningCredentials.Load(SigningKey, SigningCertificate, ProjectFile);
+        using var signer = credentials is null ? null : new LocalKeySigner(credentials.Certificate, credentials.Chain);
+        if (SignKernel && (signer is null || addon))
+            throw new BuildErrorException(Strings.UkiSignKernelWithoutKey) { File = ProjectFile };
+
         var spec = new UkiSpec
         {
+            KernelSigner = SignKernel ? signer : null,
             Kind = addon ? UkiKind.Addon : UkiKind.Uki,
             Stub = stub.ContentPath!,
             Kernel = kernel,
@@ -108,8 +117,6 @@ public sealed class WriteUkiImage : InitrdTask
             SourceDateEpoch = ParseEpoch(),
         };
 
-        using var credentials = SigningCredentials.Load(SigningKey, SigningCertificate, ProjectFile);
-        using var signer = credentials is null ? null : new LocalKeySigner(credentials.Certificate, credentials.Chain);
         var output = FullPath(OutputFile);
         UkiImageSummary summary;
         try

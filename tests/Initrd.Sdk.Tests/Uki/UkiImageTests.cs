@@ -87,6 +87,21 @@ public sealed partial class UkiImageTests(UkiProjects fixture) : IClassFixture<U
         }
     }
 
+    [Fact]
+    public void UkiSignKernelSignsTheEmbeddedKernelWithTheSameKeyInsteadOfDebians()
+    {
+        AssertBuilt();
+        var kernel = fixture.Keys.Combine("linux.efi");
+        File.WriteAllBytes(kernel, ObjcopyDump(".linux"));
+        AssertVerifies(kernel, expected: true);
+        // One signature (ours): Debian's was removed, not kept beside it.
+        var sbverify = ReferenceTool.Require("sbverify", "sbsigntool");
+        var list = ReferenceTool.Run(sbverify, ["--list", kernel]);
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Single(Regex.Matches(list.StandardOutput, @"^signature \d+", RegexOptions.Multiline));
+        Assert.Contains("Initrd.Sdk UKI test", list.StandardOutput);
+    }
+
     void AssertVerifies(string image, bool expected)
     {
         var sbverify = ReferenceTool.Require("sbverify", "sbsigntool");

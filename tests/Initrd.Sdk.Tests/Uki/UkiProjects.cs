@@ -43,6 +43,7 @@ public sealed class UkiProjects : IDisposable
               <PropertyGroup>
                 <ImageFormat>uki</ImageFormat>
                 <KernelCommandLine>{CommandLine}</KernelCommandLine>
+                <UkiSignKernel>true</UkiSignKernel>
                 <ImageSigningKey>{KeyPath}</ImageSigningKey>
                 <ImageSigningCertificate>{CertificatePath}</ImageSigningCertificate>
               </PropertyGroup>
