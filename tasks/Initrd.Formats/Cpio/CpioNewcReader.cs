@@ -27,7 +27,7 @@ public static class CpioNewcReader
     public static List<CpioMember> ReadAll(Stream input, Func<string, bool>? wantContent = null, int maxContentLength = 1 << 20)
     {
         var members = new List<CpioMember>();
-        var peek = new PeekStream(new NonOwning(input));
+        var peek = new PeekStream(input, ownsInner: false);
         while (true)
         {
             SkipZeros(peek);
@@ -43,7 +43,7 @@ public static class CpioNewcReader
             }
             // A compressed segment runs to the end of the file (what follows a compressed stream is not reachable
             // without its length); it may itself hold several archives.
-            using var decompressed = new PeekStream(CompressionStreams.OpenRead(peek, format, leaveOpen: true));
+            using var decompressed = new PeekStream(CompressionStreams.OpenRead(peek, format, leaveOpen: true), ownsInner: true);
             while (true)
             {
                 SkipZeros(decompressed);
@@ -102,24 +102,8 @@ public static class CpioNewcReader
         while (input.Peek(1) is [0]) input.Skip(1);
     }
 
-    /// <summary>Keeps the caller's stream open when the reader's wrappers are disposed.</summary>
-    sealed class NonOwning(Stream inner) : Stream
-    {
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override int Read(Span<byte> buffer) => inner.Read(buffer);
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
-
-    /// <summary>A forward-only stream with a small look-ahead buffer.</summary>
-    sealed class PeekStream(Stream inner) : Stream
+    /// <summary>A forward-only stream with a small look-ahead buffer; disposes <paramref name="inner"/> only when it owns it.</summary>
+    sealed class PeekStream(Stream inner, bool ownsInner) : Stream
     {
         readonly byte[] _buffer = new byte[1 << 16];
         int _start, _end;
@@ -189,7 +173,7 @@ public static class CpioNewcReader
 
         protected override void Dispose(bool disposing)
         {
-            if (disposing) inner.Dispose();
+            if (disposing && ownsInner) inner.Dispose();
             base.Dispose(disposing);
         }
     }
