@@ -24,10 +24,7 @@ public sealed class SysextBootFixture : IDisposable
     public SysextBootFixture()
     {
         Work = new TempDirectory("initrd-sysext-boot");
-        var openssl = ReferenceTool.Require("openssl", "openssl");
-        var r = ReferenceTool.Run(openssl, ["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=Initrd.Sdk sysext test",
-            "-keyout", Work.Combine("verity.key"), "-out", Work.Combine("verity.crt")]);
-        Assert.True(r.ExitCode == 0, r.ToString());
+        TestCertificate.Create(Work, "verity", "Initrd.Sdk sysext test");
 
         Initrd = new ImageProject(DefaultInitrd.TemplateBody() + """
               <ItemGroup>
@@ -125,13 +122,9 @@ public sealed class SysextBootFixture : IDisposable
     /// <summary>The same sysext signed with a key the initrd does not trust (a fresh certificate, not in /etc/verity.d/).</summary>
     public string BuildUntrustedSysext()
     {
-        var openssl = ReferenceTool.Require("openssl", "openssl");
-        var r = ReferenceTool.Run(openssl, ["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=Untrusted",
-            "-keyout", Work.Combine("untrusted.key"), "-out", Work.Combine("untrusted.crt")]);
-        Assert.True(r.ExitCode == 0, r.ToString());
+        var (key, certificate) = TestCertificate.Create(Work, "untrusted", "Untrusted");
         var outDir = Work.Combine("untrusted") + "/";
-        var build = Sysext.Run("build", $"-p:OutDir={outDir}", $"-p:ImageSigningKey={Work.Combine("untrusted.key")}",
-            $"-p:ImageSigningCertificate={Work.Combine("untrusted.crt")}");
+        var build = Sysext.Run("build", $"-p:OutDir={outDir}", $"-p:ImageSigningKey={key}", $"-p:ImageSigningCertificate={certificate}");
         Assert.True(build.Succeeded, build.ToString());
         return Path.Combine(outDir, "Tools.sysext.raw");
     }

@@ -16,13 +16,8 @@ public sealed class UkiProjects : IDisposable
     public UkiProjects()
     {
         Keys = new TempDirectory("uki-keys");
-        var openssl = ReferenceTool.Require("openssl", "openssl");
-        var r = ReferenceTool.Run(openssl, ["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=Initrd.Sdk UKI test",
-            "-keyout", Keys.Combine("db.key"), "-out", Keys.Combine("db.crt")]);
-        Assert.True(r.ExitCode == 0, r.ToString());
-        r = ReferenceTool.Run(openssl, ["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=Other",
-            "-keyout", Keys.Combine("other.key"), "-out", Keys.Combine("other.crt")]);
-        Assert.True(r.ExitCode == 0, r.ToString());
+        TestCertificate.Create(Keys, "db", "Initrd.Sdk UKI test");
+        TestCertificate.Create(Keys, "other", "Other");
 
         Initrd = new ImageProject("""
               <ItemGroup>
