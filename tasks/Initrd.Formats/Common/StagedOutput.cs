@@ -7,6 +7,9 @@ namespace Initrd.Formats.Common;
 /// target, renamed over it when complete. A writer that was killed leaves its temporary behind; the next
 /// writer of the same target removes every such sibling whose process is gone, so a crash never leaves
 /// debris that grows or that a later build could mistake for output.
+/// Images in bin/ are not fsynced before the rename (like a compiler's or linker's output): a killed build leaves no
+/// partial image, and durability across power loss is left to the file system. Cache entries, which later builds
+/// trust, are flushed to disk by their writers.
 /// </summary>
 public static class StagedOutput
 {

@@ -105,7 +105,6 @@ public static class ExtensionImageBuilder
                         Salt = request.Salt ?? TreeDigest.Salt(digest),
                         ContentSeed = digest,
                     }, cancellationToken);
-                    output.Flush(flushToDisk: true);
                 }
                 if (request.RootHashPath is { } rootHashPath)
                 {

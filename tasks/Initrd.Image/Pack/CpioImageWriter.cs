@@ -36,7 +36,6 @@ public static class CpioImageWriter
                 {
                     summary = CpioArchiveWriter.Write(compressed, entries, new CpioWriteOptions { SourceDateEpoch = sourceDateEpoch }, cancellationToken);
                 }
-                file.Flush(flushToDisk: true);
             }
             var length = new FileInfo(tmp).Length;
             File.Move(tmp, outputPath, overwrite: true);

@@ -29,7 +29,6 @@ public static class UkiImageWriter
             using (var file = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
                 file.Write(image);
-                file.Flush(flushToDisk: true);
             }
             File.Move(tmp, outputPath, overwrite: true);
         }
