@@ -15,8 +15,8 @@ public sealed record FileSystemWriteReport(IReadOnlyList<string> OwnersLost, IRe
 
 /// <summary>
 /// Writes a read-only file system image of a tree. The same entries and options must give the same bytes.
-/// Implementations: <see cref="MkfsErofsWriter"/> and <see cref="MksquashfsWriter"/> (host programs, through a staged
-/// folder); a native erofs writer can replace the former behind this interface.
+/// Implementations: <see cref="NativeErofsWriter"/> (the default, straight from the manifest), and
+/// <see cref="MkfsErofsWriter"/> and <see cref="MksquashfsWriter"/> (host programs, through a staged folder).
 /// </summary>
 public interface IExtensionFileSystemWriter
 {
@@ -34,12 +34,15 @@ public interface IExtensionFileSystemWriter
 /// <summary>The writers by file system name (the ExtensionFileSystem property).</summary>
 public static class ExtensionFileSystems
 {
-    public static IReadOnlyList<string> Names { get; } = ["erofs", "squashfs"];
+    /// <summary>erofs: the native writer; erofs-mkfs: the same file system made by mkfs.erofs from a staged copy;
+    /// squashfs: mksquashfs from a staged copy.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["erofs", "erofs-mkfs", "squashfs"];
 
-    /// <summary>The writer for "erofs" or "squashfs"; null for anything else.</summary>
-    public static IExtensionFileSystemWriter? For(string name) => name.ToLowerInvariant() switch
+    /// <summary>The writer for one of <see cref="Names"/>; null for anything else.</summary>
+    public static IExtensionFileSystemWriter? For(string name) => name.Trim().ToLowerInvariant() switch
     {
-        "erofs" => new MkfsErofsWriter(),
+        "erofs" => new NativeErofsWriter(),
+        "erofs-mkfs" => new MkfsErofsWriter(),
         "squashfs" => new MksquashfsWriter(),
         _ => null,
     };

@@ -40,7 +40,7 @@ public sealed class WriteExtensionImage : InitrdTask
     /// <summary>ImageFile items, to refuse those the extension kind cannot hold (rather than drop them silently).</summary>
     public ITaskItem[] Files { get; set; } = [];
 
-    /// <summary>erofs or squashfs.</summary>
+    /// <summary>erofs (the native writer), erofs-mkfs (mkfs.erofs) or squashfs (mksquashfs).</summary>
     public string FileSystem { get; set; } = "erofs";
 
     /// <summary>auto (Verity when signing), true, false.</summary>
