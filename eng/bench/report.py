@@ -27,8 +27,22 @@ ROWS = [
     ('boot-switch-root', '5b. Boot: guest uptime at "Switching root."'),
     ('boot-root-init', '5c. Boot: guest uptime when the test root\'s /sbin/init runs'),
     ('boot-host-wall', '5d. Boot: host wall time, QEMU start to power-off'),
-    ('noop', '6. No-op `dotnet build`: the default initrd vs an empty project of the same shape (goal: ours ≤ 1.2× empty)'),
+    ('noop', '6. No-op `dotnet build`: the default initrd vs an empty project of the same shape (goal: ours ≤ 1.2× empty; the same-shape peer is empty-sdk, an MSBuild SDK package consumed like ours)'),
+    ('uki', '7. UKI from the built initrd and kernel, unsigned: the whole `dotnet build` of a UKI project when only its pack stage reruns (KernelCommandLine changed) vs `ukify build` 257 and the objcopy recipe of systemd-stub(7), same inputs (goal: faster than both)'),
+    ('uki-signed', '7a. The same, signed for Secure Boot: ours with ImageSigningKey/ImageSigningCertificate (native Authenticode) vs ukify with --secureboot-private-key/--secureboot-certificate (sbsign) and objcopy + sbsign'),
+    ('uki-stage', '7b. Inside rows 7/7a (informational): the pack stage alone, from the WriteUkiImage task\'s "Pack: UKI … in X s" line; the rest of row 7 is `dotnet` start-up, evaluation, the referenced initrd\'s no-op build and the up-to-date checks'),
+    ('uki-size', '7c. UKI file size, unsigned'),
+    ('uki-noop', '7d. No-op `dotnet build` of the same UKI project (nothing changed; the referenced initrd is checked too): the floor under row 7 that a faster pack stage cannot lower'),
+    ('sysext', '8. sysext from a prepared tree (strace + gdb), no Verity: the whole `dotnet build` when only its pack stage reruns (ExtensionImageVersion changed) vs systemd-repart 257 (the root partition of its sysext definitions) and mkfs.erofs + sfdisk scripted on the host, same tree (goal: faster)'),
+    ('sysext-signed', '8a. The same with dm-verity and a signed root hash: ours with ImageSigningKey vs `systemd-repart --make-ddi=sysext` with key and certificate, and mkfs.erofs + veritysetup + openssl + sfdisk'),
+    ('sysext-stage', '8b. Inside rows 8/8a (informational): the pack stage alone, from the WriteExtensionImage task\'s "Pack: sysext … in X s" line (0.1 s resolution)'),
+    ('sysext-size', '8c. sysext image size, no Verity'),
+    ('sysext-size-signed', '8d. sysext image size, Verity + signature'),
+    ('sysext-noop', '8e. No-op `dotnet build` of the same sysext project (nothing changed): the floor under row 8'),
 ]
+# stage rows: compared with the peers of the rows they are part of
+STAGE_PEERS = {'uki-stage': {'unsigned': 'uki', 'signed': 'uki-signed'},
+               'sysext-stage': {'unsigned': 'sysext', 'signed': 'sysext-signed'}}
 
 def fmt(v, unit):
     if unit == 's': return f'{v:.2f} s' if v < 100 else f'{v:.0f} s'
@@ -66,6 +80,15 @@ for row, title in ROWS:
         md.append('Throughput (MB of uncompressed cpio per second): ' + ', '.join(f'{s} {mb / st["median"]:.0f} MB/s' for s, st in stats.items()) + f' ({mb:.0f} MB input).')
     if row == 'noop' and ours:
         md.append('')
-        md.append('Goal metric ours/empty: ' + ', '.join(f'{ours / st["median"]:.2f}× vs {s}' for s, st in stats.items() if s != 'ours') + ' (goal ≤ 1.2×).')
+        md.append('Goal metric ours/empty: ' + ', '.join(f'{ours / st["median"]:.2f}× vs {s}' for s, st in stats.items() if s != 'ours') + ' (goal ≤ 1.2×; empty-sdk is the same-shape comparison).')
+    if row in STAGE_PEERS:
+        medians = {r['row']: r['sides'] for r in result['rows']}
+        parts = []
+        for side, st in stats.items():
+            peers = {p: v['median'] for p, v in medians.get(STAGE_PEERS[row].get(side, ''), {}).items() if p != 'ours'}
+            if peers: parts.append(f'{side}: ' + ', '.join(f'{p} {m / st["median"]:.2f}×' for p, m in peers.items()))
+        if parts:
+            md.append('')
+            md.append('Peer median / stage median (the stage alone against the whole peer command): ' + '; '.join(parts) + '.')
 json.dump(result, open(out + '.json', 'w'), indent=1)
 open(out + '.md', 'w').write('\n'.join(md) + '\n')

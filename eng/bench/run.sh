@@ -1,6 +1,6 @@
 #!/bin/bash
 # Initrd.Sdk benchmarks against the tools users would pick instead (issue 8; rows from issues 3, 4, 7).
-# usage: eng/bench/run.sh [--quick] [--rows 1,2,3,4,5,6] [--worktree | --overlay PATH,...] [--out NAME]
+# usage: eng/bench/run.sh [--quick] [--rows 1,2,3,4,5,6,7,8] [--worktree | --overlay PATH,...] [--out NAME]
 #   --worktree  benchmark the working tree's sdk/ and tasks/ (default: the committed HEAD, via git archive,
 #               so that edits in progress neither break nor colour the run)
 #   --overlay   HEAD (git archive) with only these paths (files or folders, relative to the repository) taken
@@ -15,7 +15,7 @@ set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
 repo=$(readlink -f "$here/../..")
 peers=$(readlink -f "$repo/../shared/peers")
-quick=0; rows=1,2,3,4,5,6; worktree=0; overlay=; out=
+quick=0; rows=1,2,3,4,5,6,7,8; worktree=0; overlay=; out=
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
@@ -34,7 +34,9 @@ TOOLS=${BENCH_TOOLS:-$B/tools}            # trixie tools tree (mkosi-initrd 25)
 DRACUT=${BENCH_DRACUT:-$B/bookworm-dracut} # bookworm tree with dracut + bookworm kernel
 W=$B/work; mkdir -p "$W"
 # apt and mkosi print the archive URIs they fetch from; keep the host out of every file we leave behind
-trap 'sed -i "s#://[^/ ]*#://<mirror>#g" "$W"/*.log "$LOG" 2>/dev/null || true' EXIT
+# rows 7 and 8 keep /proc and /dev mounted in the tools tree while they run (systemd-repart needs them)
+tools_umount() { for m in dev proc; do mountpoint -q "$TOOLS/$m" && { umount -R "$TOOLS/$m" 2>/dev/null || umount -l "$TOOLS/$m"; }; done; true; }
+trap 'tools_umount; sed -i "s#://[^/ ]*#://<mirror>#g" "$W"/*.log "$LOG" 2>/dev/null || true' EXIT
 SAMPLES=$W/samples.tsv; : > "$SAMPLES"
 INFO=$W/info.tsv; : > "$INFO"
 LOG=$W/log.txt; : > "$LOG"
@@ -314,26 +316,227 @@ fi
 # ---- row 6: no-op rebuild against an empty project of the same shape ------------------------------------------
 if want 6; then
   say "row 6: no-op vs empty project"
-  E=$W/empty; mkdir -p "$E"
+  E=$W/empty; rm -rf "$E"; mkdir -p "$E"
   cat > "$E/Empty.proj" <<'XML'
-<Project>
-  <!-- The shape of an image project with nothing to do: a Restore and a Build target, one input, one output. -->
+<Project DefaultTargets="Build">
+  <!-- The shape of an image project with nothing to do: a Restore and a Build target, one input, one output.
+       DefaultTargets: without it the first target (Restore) is the default, and Build never runs. -->
   <Target Name="Restore" />
   <Target Name="Build" Inputs="$(MSBuildProjectFullPath)" Outputs="$(MSBuildProjectDirectory)/obj/stamp">
+    <MakeDir Directories="$(MSBuildProjectDirectory)/obj" />
     <Touch Files="$(MSBuildProjectDirectory)/obj/stamp" AlwaysCreate="true" />
   </Target>
 </Project>
 XML
   NT=$W/notargets; mkdir -p "$NT"
   printf '<Project Sdk="Microsoft.Build.NoTargets/3.7.0">\n  <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>\n</Project>\n' > "$NT/NoTargets.csproj"
+  # The same shape as ours: an MSBuild SDK *package* (PackageType MSBuildSdk, Sdk/Sdk.props + Sdk/Sdk.targets with
+  # Empty.proj's two targets), packed into the same local feed and consumed the same way (Sdk="Name/Version", the same
+  # NuGet.config, global.json and NUGET_PACKAGES), so the NuGet SDK resolver costs both sides the same.
+  ES=$W/empty-sdk-src; rm -rf "$ES"; mkdir -p "$ES/Sdk"
+  cat > "$ES/Bench.EmptySdk.csproj" <<'XML'
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup>
+    <TargetFramework>net10.0</TargetFramework>
+    <PackageId>Bench.EmptySdk</PackageId>
+    <PackageType>MSBuildSdk</PackageType>
+    <IncludeBuildOutput>false</IncludeBuildOutput>
+    <EnableDefaultItems>false</EnableDefaultItems>
+    <SuppressDependenciesWhenPacking>true</SuppressDependenciesWhenPacking>
+    <NoWarn>$(NoWarn);NU5128</NoWarn>
+  </PropertyGroup>
+  <ItemGroup><None Include="Sdk/Sdk.props;Sdk/Sdk.targets" Pack="true" PackagePath="Sdk/" /></ItemGroup>
+</Project>
+XML
+  printf '<Project DefaultTargets="Build">\n</Project>\n' > "$ES/Sdk/Sdk.props"
+  cat > "$ES/Sdk/Sdk.targets" <<'XML'
+<Project>
+  <!-- Empty.proj's targets: a Restore, and a Build with one input and one output. -->
+  <Target Name="Restore" />
+  <Target Name="Build" Inputs="$(MSBuildProjectFullPath)" Outputs="$(MSBuildProjectDirectory)/obj/stamp">
+    <MakeDir Directories="$(MSBuildProjectDirectory)/obj" />
+    <Touch Files="$(MSBuildProjectDirectory)/obj/stamp" AlwaysCreate="true" />
+  </Target>
+</Project>
+XML
+  dotnet pack "$ES/Bench.EmptySdk.csproj" -o "$FEED" -p:Version=$VER -nologo -v:q -nodeReuse:false >> "$LOG" 2>&1
+  EP=$W/empty-sdk; rm -rf "$EP"; mkdir -p "$EP"
+  printf '<Project Sdk="Bench.EmptySdk/%s" />\n' "$VER" > "$EP/EmptySdk.proj"
   ours_build >> "$LOG" 2>&1
   dotnet build "$E/Empty.proj" -nologo -v:m -nodeReuse:false >> "$LOG" 2>&1
+  es=1; dotnet build "$EP/EmptySdk.proj" -nologo -v:m -nodeReuse:false >> "$LOG" 2>&1 || { es=0; say "the empty SDK package did not build: that column skipped"; }
   nt=1; dotnet build "$NT/NoTargets.csproj" -nologo -v:m -nodeReuse:false >> "$LOG" 2>&1 || { nt=0; say "NoTargets SDK not restorable: that column skipped"; }
   for i in $(seq $NCHEAP); do
     timed noop ours ours_build
+    [ $es = 1 ] && timed noop empty-sdk dotnet build "$EP/EmptySdk.proj" -nologo -v:m -nodeReuse:false
     timed noop empty-project dotnet build "$E/Empty.proj" -nologo -v:m -nodeReuse:false
     [ $nt = 1 ] && timed noop notargets-sdk dotnet build "$NT/NoTargets.csproj" -nologo -v:m -nodeReuse:false
   done
+fi
+
+# ---- rows 7 and 8: the UKI and the sysext pack stages against ukify / objcopy and systemd-repart / mkfs.erofs -------
+# Ours: the whole `dotnet build` of a project whose Resolve/Fetch/Install/Finalize are up to date, after one property
+# that only the pack stage reads changed (checked once per row with a detailed log: info *_incremental), plus the pack
+# task's own time from its "Pack: … in X s" line. Peers: the same inputs, taken from our own outputs.
+KEYS=$W/keys
+keys_make() {   # a throwaway Secure Boot / Verity signing pair, shared by every side
+  [ -f "$KEYS/db.crt" ] && return 0; mkdir -p "$KEYS"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$KEYS/db.key" -out "$KEYS/db.crt" -days 3650 -subj /CN=initrd-bench >> "$LOG" 2>&1
+}
+tools_mount() {
+  mountpoint -q "$TOOLS/proc" || mount -t proc proc "$TOOLS/proc"
+  mountpoint -q "$TOOLS/dev" || { mount --rbind /dev "$TOOLS/dev"; mount --make-rslave "$TOOLS/dev"; }
+}
+image_build() { dotnet build "$1" -nologo -v:m -nodeReuse:false -p:InitrdCacheDirectory="$CACHE"; }
+# stage_build ROW STAGE_ROW STAGE_SIDE PROJ: one whole `dotnet build` (a sample of ROW, side ours) and the pack task's own
+# time from its "Pack: … in X s" line (a sample of STAGE_ROW, side STAGE_SIDE)
+stage_build() {
+  local row=$1 srow=$2 sside=$3 out=$W/stage.out t0 t1 s
+  t0=$(now)
+  if ! image_build "$4" > "$out" 2>&1; then cat "$out" >> "$LOG"; say "FAILED: $row ours: $4"; tail -30 "$out" >&2; return 1; fi
+  t1=$(now); cat "$out" >> "$LOG"
+  sample "$row" ours "$(echo "$t1 - $t0" | bc -l)" s
+  s=$(grep -a ' Pack: ' "$out" | grep -o ' in [0-9.]* s' | tail -1 | tr -dc '0-9.')
+  if [ -n "$s" ]; then sample "$srow" "$sside" "$s" s; else say "$row: no 'Pack: … in X s' line, so the pack stage did not run"; fi
+}
+# ran_targets PROJ: which targets ran and which were skipped as up to date, from one build at detailed verbosity
+ran_targets() {
+  dotnet build "$1" -nologo -v:d -nodeReuse:false -p:InitrdCacheDirectory="$CACHE" > "$W/targets.out" 2>&1 || { cat "$W/targets.out" >> "$LOG"; return 1; }
+  local ran skipped
+  ran=$(sed -n 's/.*Building target "\([^"]*\)" \(completely\|partially\).*/\1/p' "$W/targets.out" | sort -u | tr '\n' ' ')
+  skipped=$(sed -n 's/.*Skipping target "\([^"]*\)" because all output files are up-to-date.*/\1/p' "$W/targets.out" | sort -u | tr '\n' ' ')
+  echo "targets with Inputs/Outputs that ran: ${ran:-none}; skipped as up to date: ${skipped:-none}"
+}
+ddi_check() {   # FILE: the root partition verified against root-verity (veritysetup verify) with the rootHash of the
+  # root-verity-sig JSON, and that JSON's signature verified by openssl against the bench certificate
+  local f=$1 d=$W/ddi-check start size type n rh; rm -rf "$d"; mkdir -p "$d"
+  while read -r start size type; do
+    case ${type,,} in 4f68bce3-*) n=root ;; 2c7357ed-*) n=verity ;; 41092b05-*) n=sig ;; *) continue ;; esac
+    dd if="$f" of="$d/$n" bs=512 skip="$start" count="$size" status=none
+  done <<< "$(sfdisk -J "$f" | jq -r '.partitiontable.partitions[] | "\(.start) \(.size) \(.type)"')"
+  rh=$(tr -d '\0' < "$d/sig" | jq -r .rootHash); printf %s "$rh" > "$d/rh"
+  tr -d '\0' < "$d/sig" | jq -r .signature | base64 -d > "$d/sig.der"
+  if veritysetup verify "$d/root" "$d/verity" "$rh" > /dev/null 2>&1; then printf 'verity ok'; else printf 'verity FAILED'; fi
+  if openssl smime -verify -binary -inform DER -in "$d/sig.der" -content "$d/rh" -CAfile "$KEYS/db.crt" -purpose any > /dev/null 2>&1
+  then printf ', signature ok'; else printf ', signature FAILED'; fi
+  rm -rf "$d"
+}
+kpkg=${ours_kver:-linux-image-amd64}   # the initrd's kernel, so that the UKI's kernel matches its modules (INITRD7016)
+
+for r in 7 8; do want $r && ! have_tools && say "no tools tree at $TOOLS ($peers/trixie-tools.sh $TOOLS makes it): row $r skipped"; done
+if want 7 && have_tools; then
+  say "row 7: UKI"
+  keys_make
+  U=$W/uki; US=$W/uki-signed
+  uki_project() {   # SIGNED(0|1): a UKI of the bench's initrd, as the uki template makes it
+    printf '<Project Sdk="Initrd.Sdk/%s">\n  <PropertyGroup>\n    <ImageFormat>uki</ImageFormat>\n' "$VER"
+    printf '    <Distribution>debian</Distribution>\n    <Release>trixie</Release>\n    <Architecture>amd64</Architecture>\n'
+    printf '    <KernelCommandLine>console=ttyS0 bench=0</KernelCommandLine>\n'
+    [ "$1" = 1 ] && printf '    <ImageSigningKey>%s</ImageSigningKey>\n    <ImageSigningCertificate>%s</ImageSigningCertificate>\n' "$KEYS/db.key" "$KEYS/db.crt"
+    printf '  </PropertyGroup>\n  <ItemGroup>\n    <KernelPackage Include="%s" />\n    <ProjectReference Include="%s" />\n  </ItemGroup>\n</Project>\n' "$kpkg" "$proj"
+  }
+  for s in 0 1; do d=$U; [ $s = 1 ] && d=$US; rm -rf "$d"; mkdir -p "$d"; uki_project $s > "$d/BenchUki.initrdproj"; done
+  image_build "$U/BenchUki.initrdproj" >> "$LOG" 2>&1; image_build "$US/BenchUki.initrdproj" >> "$LOG" 2>&1
+  sed -i 's#bench=[0-9]*#bench=check#' "$U/BenchUki.initrdproj"
+  info uki_incremental "after KernelCommandLine changed: $(ran_targets "$U/BenchUki.initrdproj")"
+  # the peers' inputs: our initrd and kernel, the stub from the UKI's own install tree, os-release and uname as we embed them
+  TU=$TOOLS/var/tmp/bench-uki; rm -rf "$TU"; mkdir -p "$TU"
+  cp "$P/bin/Debug/MyInitrd.cpio.zst" "$TU/initrd.cpio.zst"; cp "$P/bin/Debug/MyInitrd.vmlinuz" "$TU/vmlinuz"
+  stub=$(ls -t "$CACHE"/trees/*/root/usr/lib/systemd/boot/efi/linuxx64.efi.stub | head -1); cp "$stub" "$TU/linuxx64.efi.stub"
+  objcopy --dump-section .osrel="$TU/osrel" --dump-section .uname="$TU/uname" "$U/bin/Debug/BenchUki.efi" "$W/uki-copy.efi"; rm -f "$W/uki-copy.efi"
+  tr -d '\0' < "$TU/uname" > "$TU/uname.txt"; mv "$TU/uname.txt" "$TU/uname"; uname_=$(cat "$TU/uname")
+  printf %s "console=ttyS0 bench=0" > "$TU/cmdline"
+  cp "$KEYS/db.key" "$KEYS/db.crt" "$here/uki-objcopy.sh" "$TU/"
+  info uki_inputs "initrd $(stat -c %s "$TU/initrd.cpio.zst") B, kernel $(stat -c %s "$TU/vmlinuz") B ($uname_), stub systemd-boot-efi $(jq -r '.packages["systemd-boot-efi"].version // "?"' "$US/packages.lock.json") from the UKI's lock (tools tree: $(chroot "$TOOLS" dpkg-query -W -f='${Version}' systemd-boot-efi)), $(chroot "$TOOLS" ukify --version), binutils $(chroot "$TOOLS" dpkg-query -W -f='${Version}' binutils), sbsigntool $(chroot "$TOOLS" dpkg-query -W -f='${Version}' sbsigntool)"
+  ukify_build() {   # OUT [signed]
+    rm -f "$TU/$1"
+    chroot "$TOOLS" ukify build --linux /var/tmp/bench-uki/vmlinuz --initrd /var/tmp/bench-uki/initrd.cpio.zst \
+      --stub /var/tmp/bench-uki/linuxx64.efi.stub --cmdline @/var/tmp/bench-uki/cmdline --os-release @/var/tmp/bench-uki/osrel \
+      --uname "$uname_" ${2:+--secureboot-private-key /var/tmp/bench-uki/db.key --secureboot-certificate /var/tmp/bench-uki/db.crt} \
+      --output "/var/tmp/bench-uki/$1"
+  }
+  objcopy_build() {   # OUT [signed]
+    rm -f "$TU/$1"
+    chroot "$TOOLS" /var/tmp/bench-uki/uki-objcopy.sh /var/tmp/bench-uki/linuxx64.efi.stub /var/tmp/bench-uki/osrel \
+      /var/tmp/bench-uki/cmdline /var/tmp/bench-uki/uname /var/tmp/bench-uki/initrd.cpio.zst /var/tmp/bench-uki/vmlinuz \
+      "/var/tmp/bench-uki/$1" ${2:+/var/tmp/bench-uki/db.key /var/tmp/bench-uki/db.crt}
+  }
+  ukify_build u.efi >> "$LOG" 2>&1; objcopy_build o.efi >> "$LOG" 2>&1   # warm-up (page cache, python)
+  for i in $(seq $NCHEAP); do
+    sed -i "s#bench=[0-9a-z]*#bench=$i#" "$U/BenchUki.initrdproj" "$US/BenchUki.initrdproj"
+    stage_build uki uki-stage unsigned "$U/BenchUki.initrdproj"
+    timed uki ukify ukify_build u.efi
+    timed uki objcopy objcopy_build o.efi
+    stage_build uki-signed uki-stage signed "$US/BenchUki.initrdproj"
+    timed uki-signed ukify ukify_build s.efi 1
+    timed uki-signed objcopy-sbsign objcopy_build os.efi 1
+    timed uki-noop ours image_build "$U/BenchUki.initrdproj"   # nothing changed: row 7's floor
+  done
+  sample uki-size ours "$(stat -c %s "$U/bin/Debug/BenchUki.efi")" B
+  sample uki-size ukify "$(stat -c %s "$TU/u.efi")" B
+  sample uki-size objcopy "$(stat -c %s "$TU/o.efi")" B
+  { for f in "$U/bin/Debug/BenchUki.efi" "$TU/u.efi" "$TU/o.efi"; do echo "== $f"; objdump -h "$f" | awk 'NF == 7 && $1 ~ /^[0-9]+$/ {print $2, $3, $4}'; done
+    for f in "$US/bin/Debug/BenchUki.efi" "$TU/s.efi" "$TU/os.efi"; do echo "== $f"; sbverify --cert "$KEYS/db.crt" "$f"; done; } >> "$LOG" 2>&1
+  info uki_signed_verify "$(for f in "$US/bin/Debug/BenchUki.efi" "$TU/s.efi" "$TU/os.efi"; do printf '%s: %s; ' "${f##*/}" "$(sbverify --cert "$KEYS/db.crt" "$f" 2>&1 | tail -1)"; done)"
+fi
+
+if want 8 && have_tools; then
+  say "row 8: sysext"
+  keys_make
+  X=$W/sysext; XS=$W/sysext-signed
+  sysext_project() {   # SIGNED(0|1): strace + gdb as a sysext, no base (the closure is in the image)
+    printf '<Project Sdk="Initrd.Sdk/%s">\n  <PropertyGroup>\n    <ImageFormat>sysext</ImageFormat>\n' "$VER"
+    printf '    <Distribution>debian</Distribution>\n    <Release>trixie</Release>\n    <Architecture>amd64</Architecture>\n'
+    printf '    <ExtensionImageVersion>0</ExtensionImageVersion>\n'
+    [ "$1" = 1 ] && printf '    <ImageSigningKey>%s</ImageSigningKey>\n    <ImageSigningCertificate>%s</ImageSigningCertificate>\n' "$KEYS/db.key" "$KEYS/db.crt"
+    printf '    <ImageRemove>/usr/share/doc/**;/usr/share/man/**;/usr/share/info/**;/usr/share/locale/**;/usr/share/lintian/**</ImageRemove>\n'
+    printf '  </PropertyGroup>\n  <ItemGroup>\n    <ImagePackage Include="strace;gdb" />\n  </ItemGroup>\n</Project>\n'
+  }
+  for s in 0 1; do d=$X; [ $s = 1 ] && d=$XS; rm -rf "$d"; mkdir -p "$d"; sysext_project $s > "$d/BenchSysext.initrdproj"; done
+  image_build "$X/BenchSysext.initrdproj" >> "$LOG" 2>&1; image_build "$XS/BenchSysext.initrdproj" >> "$LOG" 2>&1
+  sed -i 's#<ExtensionImageVersion>[^<]*<#<ExtensionImageVersion>99<#' "$X/BenchSysext.initrdproj"
+  info sysext_incremental "after ExtensionImageVersion changed: $(ran_targets "$X/BenchSysext.initrdproj")"
+  # the prepared tree: exactly what our unsigned image holds (/usr with the extension-release), extracted from its erofs
+  TS=$TOOLS/var/tmp/bench-sysext; rm -rf "$TS"; mkdir -p "$TS/unsigned.repart.d"
+  xraw=$X/bin/Debug/BenchSysext.sysext.raw
+  read -r pstart psize < <(sfdisk -J "$xraw" | jq -r '.partitiontable.partitions[0] | "\(.start) \(.size)"')
+  # fsck.erofs 1.8 (the tools tree's) keeps hard links when it extracts; the host's 1.5 makes copies (perl, perl5.40.1)
+  dd if="$xraw" of="$TS/ours.erofs" bs=512 skip="$pstart" count="$psize" status=none
+  chroot "$TOOLS" fsck.erofs --extract=/var/tmp/bench-sysext/tree /var/tmp/bench-sysext/ours.erofs >> "$LOG" 2>&1; rm -f "$TS/ours.erofs"
+  info sysext_tree "$(du -sb "$TS/tree" | cut -f1) B in $(find "$TS/tree" -mindepth 1 | wc -l) entries (strace + gdb and their closure, no base), $(ls "$TS/tree" | tr '\n' ' ')"
+  printf '[Partition]\nType=root\nFormat=erofs\nCopyFiles=/usr/\nCopyFiles=/opt/\nMinimize=best\n' > "$TS/unsigned.repart.d/10-root.conf"
+  cp "$KEYS/db.key" "$KEYS/db.crt" "$TS/"
+  info sysext_peers "$(chroot "$TOOLS" systemd-repart --version | head -1), its mkfs.erofs $(chroot "$TOOLS" dpkg-query -W -f='${Version}' erofs-utils); host: mkfs.erofs $(dpkg-query -W -f='${Version}' erofs-utils), $(veritysetup --version | cut -d' ' -f1-2), sfdisk $(dpkg-query -W -f='${Version}' fdisk)"
+  tools_mount
+  # OUT [signed]: signed is --make-ddi=sysext as shipped; unsigned the same root partition alone, like ours. --offline=yes
+  # (as mkosi runs it): no loop devices, which other work on this machine keeps busy (EBUSY seen without it)
+  repart_build() {
+    rm -f "$TS/$1"
+    if [ -n "${2:-}" ]; then
+      chroot "$TOOLS" systemd-repart --make-ddi=sysext --offline=yes --empty=create --size=auto --copy-source=/var/tmp/bench-sysext/tree \
+        --private-key=/var/tmp/bench-sysext/db.key --certificate=/var/tmp/bench-sysext/db.crt "/var/tmp/bench-sysext/$1"
+    else
+      chroot "$TOOLS" systemd-repart --definitions=/var/tmp/bench-sysext/unsigned.repart.d --offline=yes --empty=create --size=auto \
+        --copy-source=/var/tmp/bench-sysext/tree "/var/tmp/bench-sysext/$1"
+    fi
+  }
+  script_build() { "$here/sysext-mkfs.sh" "$TS/tree" "$TS/$1" ${2:+"$KEYS/db.key" "$KEYS/db.crt"}; }
+  repart_build r.raw >> "$LOG" 2>&1; script_build m.raw >> "$LOG" 2>&1   # warm-up
+  for i in $(seq $NCHEAP); do
+    sed -i "s#<ExtensionImageVersion>[^<]*<#<ExtensionImageVersion>$i<#" "$X/BenchSysext.initrdproj" "$XS/BenchSysext.initrdproj"
+    stage_build sysext sysext-stage unsigned "$X/BenchSysext.initrdproj"
+    timed sysext systemd-repart repart_build r.raw
+    timed sysext mkfs-script script_build m.raw
+    stage_build sysext-signed sysext-stage signed "$XS/BenchSysext.initrdproj"
+    timed sysext-signed systemd-repart repart_build rs.raw 1
+    timed sysext-signed mkfs-script script_build ms.raw 1
+    timed sysext-noop ours image_build "$X/BenchSysext.initrdproj"   # nothing changed: row 8's floor
+  done
+  for s in "ours $X/bin/Debug/BenchSysext.sysext.raw" "systemd-repart $TS/r.raw" "mkfs-script $TS/m.raw"; do sample sysext-size ${s%% *} "$(stat -c %s "${s#* }")" B; done
+  for s in "ours $XS/bin/Debug/BenchSysext.sysext.raw" "systemd-repart $TS/rs.raw" "mkfs-script $TS/ms.raw"; do sample sysext-size-signed ${s%% *} "$(stat -c %s "${s#* }")" B; done
+  # systemd-dissect needs a loop device (busy here): check the signed images offline instead
+  info sysext_signed_check "$(for f in "$XS/bin/Debug/BenchSysext.sysext.raw" "$TS/rs.raw" "$TS/ms.raw"; do printf '%s: %s; ' "${f##*/}" "$(ddi_check "$f")"; done)"
+  tools_umount
 fi
 
 info loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
