@@ -30,6 +30,8 @@ public sealed partial class DefaultInitrd : IDisposable
             #!/usr/bin/busybox sh
             /usr/bin/busybox mount -t proc proc /proc
             echo "{RootMarker}"
+            # Let the serial line drain before the machine goes away (the marker is what the test waits for).
+            /usr/bin/busybox sleep 1
             /usr/bin/busybox poweroff -f
             """);
         File.SetUnixFileMode(init, (UnixFileMode)0b111_101_101);

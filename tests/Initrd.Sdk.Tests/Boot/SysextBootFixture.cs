@@ -84,6 +84,8 @@ public sealed class SysextBootFixture : IDisposable
         var init = Root.Folder.WriteFile("rootfs/usr/sbin/init", $"""
             #!/usr/bin/busybox sh
             echo "{DefaultInitrd.RootMarker}"
+            # Let the serial line drain before the machine goes away (the marker is what the test waits for).
+            /usr/bin/busybox sleep 1
             /usr/bin/busybox poweroff -f
             """);
         File.SetUnixFileMode(init, (UnixFileMode)0b111_101_101);

@@ -187,6 +187,7 @@ public sealed class UefiBootFixture : IDisposable
             echo "root mount: $($bb grep ' / ' /proc/mounts)"
             echo "final cmdline: $($bb cat /proc/cmdline)"
             echo "{DefaultInitrd.RootMarker}"
+            $bb sleep 1
             $bb poweroff -f
             """.Replace("\r", ""));
         File.SetUnixFileMode(initPath, (UnixFileMode)0b111_101_101);
