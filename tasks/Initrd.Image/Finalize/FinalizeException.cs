@@ -65,6 +65,8 @@ public enum FinalizeWarningKind
     NoAccounts,
     /// <summary>No native /etc/ld.so.cache writer for the architecture: ldconfig.service was masked instead.</summary>
     LdSoCacheMasked,
+    /// <summary>A systemd preset line or [Install] value was not applied (systemctl skips it too, with a message).</summary>
+    PresetSkipped,
 }
 
 /// <summary>A problem worth telling the user about that does not stop the build.</summary>

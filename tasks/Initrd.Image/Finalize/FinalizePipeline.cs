@@ -116,7 +116,9 @@ public static class FinalizePipeline
         }
         if (osTree) MachineId.Apply(tree);
         if (initrd) DeviceNodes.Apply(tree);
-        if (osTree && options.ApplyPresets) SystemdPresets.Apply(tree);
+        if (osTree && options.ApplyPresets)
+            foreach (var skipped in SystemdPresets.Apply(tree).Skipped)
+                warnings.Add(new FinalizeWarning(FinalizeWarningKind.PresetSkipped, null, skipped));
         if (osTree)
         {
             UsersAndGroups.Apply(tree, warnings);

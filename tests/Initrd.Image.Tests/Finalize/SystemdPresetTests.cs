@@ -210,6 +210,17 @@ public class SystemdPresetApplyTests
     }
 
     [Fact]
+    public void WhatThePresetsStepSkipsBecomesAFinalizeWarning()
+    {
+        using var f = new TreeFixture()
+            .File("usr/lib/os-release", "ID=debian\n")
+            .File($"{Lib}/a.service", "[Install]\nAlias=syslog.service\n")
+            .File($"{Lib}/b.service", "[Install]\nAlias=syslog.service\n");
+        var result = FinalizePipeline.Run(f.Build(), new FinalizeOptions { Kind = ImageKind.Tree, RemovePackageMetadata = false });
+        Assert.Contains(result.Warnings, w => w.Kind == FinalizeWarningKind.PresetSkipped && w.Message.Contains("syslog.service", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void ThePipelineRunsPresetsForInitrdsAndTreesOnlyAndCanBeTurnedOff()
     {
         Assert.Contains(nameof(SystemdPresets), FinalizePipeline.StepsFor(ImageKind.Initrd));
