@@ -174,6 +174,48 @@ public sealed partial class UkiImageTests(UkiProjects fixture) : IClassFixture<U
         Assert.Contains("VERSION_CODENAME=trixie", Encoding.UTF8.GetString(ObjcopyDump(".osrel", Path.Combine(project.OutputDirectory, "Plain.efi"))));
     }
 
+    [Fact]
+    public void SplashDevicetreeMicrocodeAndAnExtraInitrdLandInTheirSections()
+    {
+        AssertBuilt();
+        using var project = new ImageProject($"""
+              <PropertyGroup>
+                <ImageFormat>uki</ImageFormat>
+                <UkiSplash>splash.bmp</UkiSplash>
+              </PropertyGroup>
+              <ItemGroup>
+                <KernelPackage Include="linux-image-amd64" />
+                <UkiInitrd Include="{fixture.InitrdPath};extra.cpio" />
+                <UkiDevicetree Include="board.dtb" />
+                <ImageMicrocode Include="GenuineIntel.bin" />
+              </ItemGroup>
+            """, "Parts");
+        var splash = project.Folder.WriteFile("splash.bmp", "BM" + new string('x', 61));
+        var dtb = project.Folder.WriteFile("board.dtb", "\xd0\x0d\xfe\xed devicetree");
+        project.Folder.WriteFile("GenuineIntel.bin", "intel microcode blob");
+        var extra = project.Folder.WriteFile("extra.cpio", "0707010000");
+        var r = project.Run("build");
+        Assert.True(r.Succeeded, r.ToString());
+        var uki = Path.Combine(project.OutputDirectory, "Parts.efi");
+        Assert.Equal(File.ReadAllBytes(splash), ObjcopyDump(".splash", uki));
+        Assert.Equal(File.ReadAllBytes(dtb), ObjcopyDump(".dtb", uki));
+        // Two initrds: concatenated, the first padded to 4 bytes, as the kernel unpacks them.
+        var initrd = File.ReadAllBytes(fixture.InitrdPath);
+        var expected = initrd.Concat(new byte[(4 - initrd.Length % 4) % 4]).Concat(File.ReadAllBytes(extra)).ToArray();
+        var section = ObjcopyDump(".initrd", uki);
+        Assert.Equal(expected, section[..expected.Length]);
+        Assert.All(section[expected.Length..], b => Assert.Equal(0, b)); // objcopy dumps the file-aligned raw data
+        // .ucode: the early-microcode cpio, read back by GNU cpio.
+        var ucode = fixture.Keys.Combine($"ucode-{Guid.NewGuid():N}.cpio");
+        File.WriteAllBytes(ucode, ObjcopyDump(".ucode", uki));
+        var cpio = ReferenceTool.Require("cpio", "cpio");
+        var list = ReferenceTool.Run("sh", ["-c", $"'{cpio}' -it --quiet < '{ucode}'"]);
+        Assert.True(list.ExitCode == 0, list.ToString());
+        Assert.Contains("kernel/x86/microcode/GenuineIntel.bin", list.StandardOutput);
+        var content = ReferenceTool.Run("sh", ["-c", $"'{cpio}' -i --to-stdout --quiet kernel/x86/microcode/GenuineIntel.bin < '{ucode}'"]);
+        Assert.Equal("intel microcode blob", content.StandardOutput);
+    }
+
     static readonly string[] Stages = ["InitrdResolve", "InitrdFetch", "InitrdInstall", "InitrdFinalize", "InitrdPackCpio", "InitrdPackUki"];
 
     static string[] StagesThatRan(string binaryLog)
