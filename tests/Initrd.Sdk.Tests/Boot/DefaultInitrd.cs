@@ -18,23 +18,7 @@ public sealed partial class DefaultInitrd : IDisposable
     {
         Initrd = new ImageProject(TemplateBody(), "MyInitrd");
         InitrdBuild = Initrd.Run("build");
-        Root = new ImageProject("""
-              <PropertyGroup><ImageFormat>directory</ImageFormat></PropertyGroup>
-              <ItemGroup>
-                <ImagePackage Include="busybox-static;base-files" />
-                <ImageFile Include="rootfs/**" />
-              </ItemGroup>
-            """, "TestRoot");
-        // The test root's init: prove we got here, then power off (the guest has nothing else to do).
-        var init = Root.Folder.WriteFile("rootfs/usr/sbin/init", $"""
-            #!/usr/bin/busybox sh
-            /usr/bin/busybox mount -t proc proc /proc
-            echo "{RootMarker}"
-            # Let the serial line drain before the machine goes away (the marker is what the test waits for).
-            /usr/bin/busybox sleep 1
-            /usr/bin/busybox poweroff -f
-            """);
-        File.SetUnixFileMode(init, (UnixFileMode)0b111_101_101);
+        Root = NewTestRoot();
         RootBuild = Root.Run("build");
     }
 
@@ -54,15 +38,42 @@ public sealed partial class DefaultInitrd : IDisposable
         return string.Concat(doc.Root!.Nodes().Select(n => n.ToString()));
     }
 
+    /// <summary>
+    /// The busybox test root as a directory image project (not built yet): its init proves the switch root happened
+    /// (<see cref="RootMarker"/>) and powers off, the guest having nothing else to do.
+    /// </summary>
+    public static ImageProject NewTestRoot()
+    {
+        var root = new ImageProject("""
+              <PropertyGroup><ImageFormat>directory</ImageFormat></PropertyGroup>
+              <ItemGroup>
+                <ImagePackage Include="busybox-static;base-files" />
+                <ImageFile Include="rootfs/**" />
+              </ItemGroup>
+            """, "TestRoot");
+        var init = root.Folder.WriteFile("rootfs/usr/sbin/init", $"""
+            #!/usr/bin/busybox sh
+            /usr/bin/busybox mount -t proc proc /proc
+            echo "{RootMarker}"
+            # Let the serial line drain before the machine goes away (the marker is what the test waits for).
+            /usr/bin/busybox sleep 1
+            /usr/bin/busybox poweroff -f
+            """);
+        File.SetUnixFileMode(init, (UnixFileMode)0b111_101_101);
+        return root;
+    }
+
     /// <summary>An ext4 image of the test root, made with mkfs.ext4 -d (e2fsprogs).</summary>
-    public string MakeRootDisk()
+    public string MakeRootDisk() => MakeExt4(RootDirectory, Root.Folder.Combine("root.ext4"));
+
+    /// <summary>An ext4 image of <paramref name="tree"/> (mkfs.ext4 -d, e2fsprogs), 64 MiB, labelled testroot.</summary>
+    public static string MakeExt4(string tree, string image)
     {
         var mkfs = ReferenceTool.Require("mkfs.ext4", "e2fsprogs");
-        var disk = Root.Folder.Combine("root.ext4");
-        File.Delete(disk);
-        var r = ReferenceTool.Run(mkfs, ["-q", "-F", "-L", "testroot", "-d", RootDirectory, disk, "64M"]);
+        File.Delete(image);
+        var r = ReferenceTool.Run(mkfs, ["-q", "-F", "-L", "testroot", "-d", tree, image, "64M"]);
         Assert.True(r.ExitCode == 0, r.ToString());
-        return disk;
+        return image;
     }
 
     [GeneratedRegex(@"\x1b\[[0-9;?]*[A-Za-z]")]

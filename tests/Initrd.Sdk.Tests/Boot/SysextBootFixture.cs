@@ -74,21 +74,7 @@ public sealed class SysextBootFixture : IDisposable
             """, "Uki");
         UkiBuild = Uki.Run("build");
 
-        Root = new ImageProject("""
-              <PropertyGroup><ImageFormat>directory</ImageFormat></PropertyGroup>
-              <ItemGroup>
-                <ImagePackage Include="busybox-static;base-files" />
-                <ImageFile Include="rootfs/**" />
-              </ItemGroup>
-            """, "TestRoot");
-        var init = Root.Folder.WriteFile("rootfs/usr/sbin/init", $"""
-            #!/usr/bin/busybox sh
-            echo "{DefaultInitrd.RootMarker}"
-            # Let the serial line drain before the machine goes away (the marker is what the test waits for).
-            /usr/bin/busybox sleep 1
-            /usr/bin/busybox poweroff -f
-            """);
-        File.SetUnixFileMode(init, (UnixFileMode)0b111_101_101);
+        Root = DefaultInitrd.NewTestRoot();
         RootBuild = Root.Run("build");
     }
 
@@ -112,10 +98,7 @@ public sealed class SysextBootFixture : IDisposable
         var espFiles = new List<(string, string)> { ("EFI/BOOT/BOOTX64.EFI", UkiPath) };
         espFiles.AddRange(Directory.GetFiles(UkiPath + ".extra.d").Order(StringComparer.Ordinal)
             .Select(f => ($"EFI/BOOT/BOOTX64.EFI.extra.d/{Path.GetFileName(f)}", sysext is not null && f.EndsWith(".sysext.raw", StringComparison.Ordinal) ? sysext : f)));
-        var mkfs = ReferenceTool.Require("mkfs.ext4", "e2fsprogs");
-        var rootFs = Work.Combine("root.ext4");
-        var r = ReferenceTool.Run(mkfs, ["-q", "-F", "-L", "testroot", "-d", Path.Combine(Root.OutputDirectory, "TestRoot"), rootFs, "64M"]);
-        Assert.True(r.ExitCode == 0, r.ToString());
+        var rootFs = DefaultInitrd.MakeExt4(Path.Combine(Root.OutputDirectory, "TestRoot"), Work.Combine("root.ext4"));
         var disk = Work.Combine($"disk-{Guid.NewGuid():N}.raw");
         UefiDisk.Create(disk, Work.Path, espFiles, rootFs);
         return disk;

@@ -192,11 +192,7 @@ public sealed class UefiBootFixture : IDisposable
             """.Replace("\r", ""));
         File.SetUnixFileMode(initPath, (UnixFileMode)0b111_101_101);
 
-        var mkfs = ReferenceTool.Require("mkfs.ext4", "e2fsprogs");
-        var image = Work.Combine("root.ext4");
-        var r = ReferenceTool.Run(mkfs, ["-q", "-F", "-L", "testroot", "-d", tree, image, "64M"]);
-        Assert.True(r.ExitCode == 0, r.ToString());
-        return image;
+        return DefaultInitrd.MakeExt4(tree, Work.Combine("root.ext4"));
     }
 
     public void Dispose()
