@@ -19,6 +19,22 @@ public class ProjectValidationTests
     }
 
     [Fact]
+    public void ReferenceToAProjectThatIsNotAnImageIsInitrd0014()
+    {
+        using var p = new ImageProject("""
+              <PropertyGroup><ImageFormat>uki</ImageFormat></PropertyGroup>
+              <ItemGroup>
+                <KernelPackage Include="linux-image-amd64" />
+                <ProjectReference Include="lib/Library.proj" />
+              </ItemGroup>
+            """);
+        p.Folder.WriteFile("lib/Library.proj", "<Project><Target Name=\"Build\" /></Project>");
+        var result = p.Run();
+        AssertCodedFailure(result, "INITRD0014", p);
+        Assert.Contains("Library.proj", result.Output);
+    }
+
+    [Fact]
     public void UnknownImageFormatIsInitrd0001()
     {
         using var p = new ImageProject("""
