@@ -93,9 +93,7 @@ public sealed record PackageLock
     {
         var bytes = ToJson();
         if (File.Exists(path) && File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes)) return false;
-        var tmp = StagedOutput.TemporaryPathFor(path);
-        File.WriteAllBytes(tmp, bytes);
-        File.Move(tmp, path, overwrite: true);
+        StagedOutput.Write(path, tmp => File.WriteAllBytes(tmp, bytes));
         return true;
     }
 

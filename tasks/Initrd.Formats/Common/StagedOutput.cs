@@ -38,5 +38,27 @@ public static class StagedOutput
         return Path.Combine(directory, $"{prefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
     }
 
+    /// <summary>
+    /// Writes <paramref name="target"/> whole or not at all: <paramref name="write"/> fills a temporary path (see
+    /// <see cref="TemporaryPathFor"/>), which is then renamed over the target; if it throws, the temporary is removed.
+    /// </summary>
+    public static T Write<T>(string target, Func<string, T> write)
+    {
+        var temporary = TemporaryPathFor(target);
+        try
+        {
+            var result = write(temporary);
+            File.Move(temporary, target, overwrite: true);
+            return result;
+        }
+        finally
+        {
+            if (File.Exists(temporary)) File.Delete(temporary);
+        }
+    }
+
+    /// <summary>As <see cref="Write{T}"/>, for writers with nothing to return.</summary>
+    public static void Write(string target, Action<string> write) => Write(target, temporary => { write(temporary); return true; });
+
     static bool IsRunning(int pid) => pid == Environment.ProcessId || Directory.Exists($"/proc/{pid}");
 }

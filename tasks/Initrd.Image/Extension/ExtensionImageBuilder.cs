@@ -91,10 +91,9 @@ public static class ExtensionImageBuilder
             var report = request.FileSystem.Write(entries, fileSystem,
                 new FileSystemWriteOptions(request.Timestamp, TreeDigest.Uuid(digest, request.FileSystem.FileSystemType), work), cancellationToken);
 
-            var temporary = StagedOutput.TemporaryPathFor(request.OutputPath);
-            VerityDiskImageResult disk;
-            try
+            var disk = StagedOutput.Write(request.OutputPath, temporary =>
             {
+                VerityDiskImageResult disk;
                 using (var output = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
                 {
                     disk = VerityDiskImage.Write(output, fileSystem, new VerityDiskImageOptions
@@ -106,17 +105,14 @@ public static class ExtensionImageBuilder
                         ContentSeed = digest,
                     }, cancellationToken);
                 }
+                // The root hash file before the image, so an image in bin/ always has its current root hash beside it.
                 if (request.RootHashPath is { } rootHashPath)
                 {
-                    if (disk.RootHashHex is { } hex) WriteStaged(rootHashPath, hex + "\n");
+                    if (disk.RootHashHex is { } hex) StagedOutput.Write(rootHashPath, t => File.WriteAllText(t, hex + "\n"));
                     else if (File.Exists(rootHashPath)) File.Delete(rootHashPath);
                 }
-                File.Move(temporary, request.OutputPath, overwrite: true);
-            }
-            finally
-            {
-                if (File.Exists(temporary)) File.Delete(temporary);
-            }
+                return disk;
+            });
             return new ExtensionImageResult(
                 entries.Count, entries.Sum(e => e.Kind == TreeEntryKind.RegularFile ? e.Size : 0), new FileInfo(fileSystem).Length,
                 new FileInfo(request.OutputPath).Length, disk.RootHashHex, disk.Signed, filtered.Dropped, report, fromTree);
@@ -139,20 +135,6 @@ public static class ExtensionImageBuilder
             if (file.StartsWith("extension-release.", StringComparison.Ordinal) && file != ours)
                 throw new ExtensionException(ExtensionErrorKind.ForeignReleaseFile,
                     $"The tree holds /{e.Path}, but this image is the extension '{name}' (systemd reads /{directory}{ours} and would ignore or reject the image). Remove the file (ImageRemove, or its ImageFile), or name the image after it (TargetName or ExtensionName).");
-        }
-    }
-
-    static void WriteStaged(string path, string text)
-    {
-        var temporary = StagedOutput.TemporaryPathFor(path);
-        try
-        {
-            File.WriteAllText(temporary, text);
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
         }
     }
 }

@@ -24,8 +24,7 @@ public static class CpioImageWriter
     public static CpioImageSummary Write(IReadOnlyList<TreeEntry> entries, string outputPath, CompressionFormat compression,
         int level, long? sourceDateEpoch, IReadOnlyList<MicrocodeBlob> microcode, CancellationToken cancellationToken = default)
     {
-        var tmp = StagedOutput.TemporaryPathFor(outputPath);
-        try
+        return StagedOutput.Write(outputPath, tmp =>
         {
             CpioWriteSummary summary;
             using (var file = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
@@ -37,14 +36,8 @@ public static class CpioImageWriter
                     summary = CpioArchiveWriter.Write(compressed, entries, new CpioWriteOptions { SourceDateEpoch = sourceDateEpoch }, cancellationToken);
                 }
             }
-            var length = new FileInfo(tmp).Length;
-            File.Move(tmp, outputPath, overwrite: true);
-            return new CpioImageSummary(summary.EntryCount, summary.BytesWritten, length);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+            return new CpioImageSummary(summary.EntryCount, summary.BytesWritten, new FileInfo(tmp).Length);
+        });
     }
 
     /// <summary>kernel/x86/microcode/&lt;Vendor&gt;.bin with its parent directories, as the kernel's early loader expects.</summary>

@@ -23,19 +23,7 @@ public static class UkiImageWriter
         var image = Build(spec, out var uname);
         var sections = PeFile.Parse(image).Sections.Select(s => s.Name).ToList();
         if (signer is not null) image = AuthenticodeSigner.Sign(image, signer);
-        var tmp = StagedOutput.TemporaryPathFor(outputPath);
-        try
-        {
-            using (var file = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                file.Write(image);
-            }
-            File.Move(tmp, outputPath, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        StagedOutput.Write(outputPath, tmp => File.WriteAllBytes(tmp, image));
         return new UkiImageSummary(image.Length, sections, uname, signer is not null);
     }
 

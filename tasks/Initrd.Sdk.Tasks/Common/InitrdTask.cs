@@ -58,4 +58,12 @@ public abstract class InitrdTask : Microsoft.Build.Utilities.Task
     /// the current directory, which MSBuild sets to the project's folder while a task runs.
     /// </summary>
     protected static string FullPath(string path) => Path.GetFullPath(path.Replace('\\', '/'));
+
+    /// <summary>The SourceDateEpoch property: seconds since 1970, or null when empty; anything else is INITRD5002.</summary>
+    protected static long? ParseSourceDateEpoch(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        return long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var epoch)
+            ? epoch : throw new BuildErrorException(Strings.InvalidSourceDateEpoch, text);
+    }
 }

@@ -66,7 +66,7 @@ public sealed class FinalizeImageTree : InitrdTask
         Directory.CreateDirectory(overlay);
 
         var entries = TreeManifest.Read(Path.Combine(installTree, "manifest"));
-        long timestamp = ParseEpoch() ?? (entries.Count == 0 ? 0 : entries.Max(e => e.ModificationTime));
+        long timestamp = ParseSourceDateEpoch(SourceDateEpoch) ?? (entries.Count == 0 ? 0 : entries.Max(e => e.ModificationTime));
         var tree = new ImageTree(entries, overlay, timestamp);
 
         var rules = KernelModules.Length == 0 ? ["default"] : KernelModules.Select(m => m.Trim()).Where(m => m.Length > 0).ToList();
@@ -102,9 +102,7 @@ public sealed class FinalizeImageTree : InitrdTask
             if (kernel.KernelImage is not null)
             {
                 var target = Path.Combine(FullPath(KernelOutputDirectory), KernelFileName);
-                var tmp = StagedOutput.TemporaryPathFor(target);
-                File.Copy(kernel.KernelImage, tmp);
-                File.Move(tmp, target, overwrite: true);
+                StagedOutput.Write(target, tmp => File.Copy(kernel.KernelImage, tmp));
                 KernelImage = target;
             }
         }
@@ -112,9 +110,7 @@ public sealed class FinalizeImageTree : InitrdTask
             LogWarning(Strings.KernelModulesWithoutKernel);
 
         var manifest = FullPath(OutputManifest);
-        var tmpManifest = StagedOutput.TemporaryPathFor(manifest);
-        tree.WriteManifest(tmpManifest);
-        File.Move(tmpManifest, manifest, overwrite: true);
+        StagedOutput.Write(manifest, tree.WriteManifest);
         LogInfo(MessageImportance.High, string.Format(CultureInfo.InvariantCulture,
             "Finalize: {0} entries, {1:F1} MiB{2} in {3:F1} s", tree.Count, tree.Entries.Sum(e => e.Kind == TreeEntryKind.RegularFile ? e.Size : 0) / 1048576.0,
             kernel is null ? "" : string.Format(CultureInfo.InvariantCulture, "; kernel {0}: {1} modules ({2:F1} MiB), {3} firmware files",
@@ -122,12 +118,6 @@ public sealed class FinalizeImageTree : InitrdTask
             watch.Elapsed.TotalSeconds));
     }
 
-    long? ParseEpoch()
-    {
-        if (string.IsNullOrWhiteSpace(SourceDateEpoch)) return null;
-        return long.TryParse(SourceDateEpoch, NumberStyles.None, CultureInfo.InvariantCulture, out var e)
-            ? e : throw new BuildErrorException(Strings.InvalidSourceDateEpoch, SourceDateEpoch);
-    }
 
     ImageFileSpec ToSpec(ITaskItem item)
     {

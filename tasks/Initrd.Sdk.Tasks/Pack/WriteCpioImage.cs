@@ -35,13 +35,7 @@ public sealed class WriteCpioImage : InitrdTask
             "none" => CompressionFormat.None,
             _ => throw new BuildErrorException(Strings.UnsupportedCompression, Compression),
         };
-        long? epoch = null;
-        if (!string.IsNullOrWhiteSpace(SourceDateEpoch))
-        {
-            if (!long.TryParse(SourceDateEpoch, NumberStyles.None, CultureInfo.InvariantCulture, out var e))
-                throw new BuildErrorException(Strings.InvalidSourceDateEpoch, SourceDateEpoch);
-            epoch = e;
-        }
+        var epoch = ParseSourceDateEpoch(SourceDateEpoch);
         var microcode = Microcode.Select(m =>
         {
             var vendor = m.GetMetadata("Vendor");

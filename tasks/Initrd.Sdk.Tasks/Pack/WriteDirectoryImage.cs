@@ -20,10 +20,7 @@ public sealed class WriteDirectoryImage : InitrdTask
 
     protected override void ExecuteCore()
     {
-        long? epoch = null;
-        if (!string.IsNullOrWhiteSpace(SourceDateEpoch))
-            epoch = long.TryParse(SourceDateEpoch, NumberStyles.None, CultureInfo.InvariantCulture, out var e)
-                ? e : throw new BuildErrorException(Strings.InvalidSourceDateEpoch, SourceDateEpoch);
+        var epoch = ParseSourceDateEpoch(SourceDateEpoch);
         var output = FullPath(OutputDirectory);
         DirectoryImageWriter.Summary summary;
         try

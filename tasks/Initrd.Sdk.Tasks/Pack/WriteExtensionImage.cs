@@ -116,7 +116,7 @@ public sealed class WriteExtensionImage : InitrdTask
         catch (ExtensionException e) { throw new BuildErrorException(e, ProjectFile, Strings.ExtensionNameMismatch, e.Message) { File = ProjectFile }; }
 
         var entries = TreeManifest.Read(FullPath(Manifest));
-        var timestamp = ParseEpoch() ?? (entries.Count == 0 ? 0 : entries.Max(e => e.ModificationTime));
+        var timestamp = ParseSourceDateEpoch(SourceDateEpoch) ?? (entries.Count == 0 ? 0 : entries.Max(e => e.ModificationTime));
         var work = FullPath(WorkDirectory);
         var release = ExtensionRelease.WithBase(new ExtensionReleaseSettings
         {
@@ -239,10 +239,4 @@ public sealed class WriteExtensionImage : InitrdTask
         return null;
     }
 
-    long? ParseEpoch()
-    {
-        if (string.IsNullOrWhiteSpace(SourceDateEpoch)) return null;
-        return long.TryParse(SourceDateEpoch, NumberStyles.None, CultureInfo.InvariantCulture, out var e)
-            ? e : throw new BuildErrorException(Strings.InvalidSourceDateEpoch, SourceDateEpoch);
-    }
 }

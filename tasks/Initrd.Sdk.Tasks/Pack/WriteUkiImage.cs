@@ -114,7 +114,7 @@ public sealed class WriteUkiImage : InitrdTask
             Microcode = [.. Microcode.Select(ToMicrocode)],
             ExtraSections = [.. ExtraSections.Select(ToSection)],
             Sbat = Sbat,
-            SourceDateEpoch = ParseEpoch(),
+            SourceDateEpoch = ParseSourceDateEpoch(SourceDateEpoch) ?? 0,
         };
 
         var output = FullPath(OutputFile);
@@ -222,10 +222,4 @@ public sealed class WriteUkiImage : InitrdTask
         return new UkiSectionFile(name, Existing(item.ItemSpec, "section " + name));
     }
 
-    long ParseEpoch()
-    {
-        if (string.IsNullOrWhiteSpace(SourceDateEpoch)) return 0;
-        return long.TryParse(SourceDateEpoch, NumberStyles.None, CultureInfo.InvariantCulture, out var e)
-            ? e : throw new BuildErrorException(Strings.InvalidSourceDateEpoch, SourceDateEpoch);
-    }
 }
