@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Initrd.Formats.Compression;
+using Initrd.Formats.Tree;
 
 namespace Initrd.Formats.Cpio;
 
@@ -10,6 +11,19 @@ public sealed record CpioMember(string Path, int Mode, long Size, string? LinkTa
     public bool IsRegularFile => (Mode & 0xF000) == 0x8000;
 
     public bool IsSymlink => (Mode & 0xF000) == 0xA000;
+
+    /// <summary>The member as a tree entry (directories, regular files, symlinks), for path lookups; null for other kinds.</summary>
+    public TreeEntry? ToTreeEntry()
+    {
+        TreeEntryKind? kind = (Mode & 0xF000) switch
+        {
+            0x4000 => TreeEntryKind.Directory,
+            0x8000 => TreeEntryKind.RegularFile,
+            0xA000 => TreeEntryKind.Symlink,
+            _ => null,
+        };
+        return kind is { } k ? new TreeEntry { Path = Path, Kind = k, Permissions = Mode & 0xFFF, Size = Size, LinkTarget = LinkTarget } : null;
+    }
 }
 
 /// <summary>

@@ -28,10 +28,17 @@ public static class BootFiles
         $"{StubDirectory}/{(addon ? "addon" : "linux")}{efiArchitecture}.efi.stub";
 
     /// <summary>The regular file at <paramref name="path"/> (following symlinks inside the tree), or null.</summary>
-    public static TreeEntry? FindFile(IReadOnlyList<TreeEntry> entries, string path)
+    public static TreeEntry? FindFile(IReadOnlyList<TreeEntry> entries, string path) => FindFirstFile(entries, path);
+
+    /// <summary>
+    /// The regular file at the first of <paramref name="paths"/> that names one (following symlinks inside the tree),
+    /// or null. A path given twice (concatenated archives) counts as its last entry.
+    /// </summary>
+    public static TreeEntry? FindFirstFile(IReadOnlyList<TreeEntry> entries, params string[] paths)
     {
-        var byPath = entries.ToDictionary(e => e.Path, StringComparer.Ordinal);
-        return Resolve(byPath, path.TrimStart('/'), depth: 0);
+        var byPath = new Dictionary<string, TreeEntry>(StringComparer.Ordinal);
+        foreach (var e in entries) byPath[e.Path] = e;
+        return paths.Select(p => Resolve(byPath, p.TrimStart('/'), depth: 0)).FirstOrDefault(e => e is not null);
     }
 
     /// <summary>

@@ -30,13 +30,14 @@ public static class UkiImageWriter
     /// <summary>The unsigned image.</summary>
     public static byte[] Build(UkiSpec spec, out string? uname)
     {
-        var builder = new UkiBuilder(File.ReadAllBytes(spec.Stub), spec.Kind, Path.GetFileName(spec.Stub));
+        var stub = File.ReadAllBytes(spec.Stub);
+        var builder = new UkiBuilder(stub, spec.Kind, Path.GetFileName(spec.Stub));
         uname = null;
         if (spec.Kernel is not null)
         {
             var kernel = File.ReadAllBytes(spec.Kernel);
             if (spec.KernelSigner is not null)
-                kernel = AuthenticodeSigner.SignAligned(AuthenticodeSigner.RemoveSignature(kernel), spec.KernelSigner, (int)PeFile.Parse(File.ReadAllBytes(spec.Stub)).FileAlignment);
+                kernel = AuthenticodeSigner.SignAligned(AuthenticodeSigner.RemoveSignature(kernel), spec.KernelSigner, (int)PeFile.Parse(stub).FileAlignment);
             builder.Add(UkiLayout.Linux, kernel);
             uname = string.IsNullOrEmpty(spec.Uname) ? LinuxKernelImage.TryReadRelease(kernel) : spec.Uname;
         }
@@ -73,6 +74,9 @@ public static class UkiImageWriter
         return buffer.ToArray();
     }
 
-    /// <summary>The text of a file, with a clear error naming it when it is not UTF-8 text.</summary>
-    public static string ReadText(string path) => new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(path));
+    /// <summary>The text of a file (os-release, …); bytes that are not UTF-8 throw.</summary>
+    public static string ReadText(string path) => DecodeText(File.ReadAllBytes(path));
+
+    /// <summary>UTF-8 text; bytes that are not UTF-8 throw.</summary>
+    public static string DecodeText(byte[] bytes) => new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
 }

@@ -80,17 +80,17 @@ public sealed class WriteUkiImage : InitrdTask
         var stub = BootFiles.FindFile(entries, stubPath)
             ?? throw new BuildErrorException(Strings.UkiStubMissing, "/" + stubPath) { File = ProjectFile };
 
-        string? kernel = null;
+        TreeEntry? kernel = null;
         if (!addon)
         {
             var kernels = BootFiles.FindKernels(entries);
             if (kernels.Count == 0) throw new BuildErrorException(Strings.UkiKernelMissing) { File = ProjectFile };
             if (kernels.Count > 1)
                 throw new BuildErrorException(Strings.UkiKernelAmbiguous, string.Join(", ", kernels.Select(BootFiles.ReleaseOf))) { File = ProjectFile };
-            kernel = kernels[0].ContentPath;
+            kernel = kernels[0];
+            CheckInitrdModulesMatch(BootFiles.ReleaseOf(kernel));
         }
 
-        if (kernel is not null) CheckInitrdModulesMatch(BootFiles.ReleaseOf(BootFiles.FindKernels(entries)[0]));
         var initrds = Initrds.Select(i => Existing(i.ItemSpec, "initrd")).ToList();
         if (!addon && initrds.Count == 0) LogWarningForFile(ProjectFile, Strings.UkiWithoutInitrd);
 
@@ -104,7 +104,7 @@ public sealed class WriteUkiImage : InitrdTask
             KernelSigner = SignKernel ? signer : null,
             Kind = addon ? UkiKind.Addon : UkiKind.Uki,
             Stub = stub.ContentPath!,
-            Kernel = kernel,
+            Kernel = kernel?.ContentPath,
             Initrds = initrds,
             CommandLine = string.IsNullOrWhiteSpace(CommandLine) ? null : CommandLine.Trim(),
             OsRelease = addon ? null : ReadOsRelease(),
@@ -144,12 +144,15 @@ public sealed class WriteUkiImage : InitrdTask
             summary.FileBytes / 1048576.0, summary.Signed ? ", signed" : ", unsigned", watch.Elapsed.TotalSeconds));
     }
 
+    /// <summary>Where an initrd's os-release is looked for, in order.</summary>
+    static readonly string[] OsReleasePaths = ["etc/os-release", "usr/lib/os-release"];
+
     string? ReadOsRelease()
     {
         if (!string.IsNullOrWhiteSpace(OsRelease)) return UkiImageWriter.ReadText(Existing(OsRelease, "os-release"));
         if (string.IsNullOrWhiteSpace(OsReleaseManifest) || !File.Exists(OsReleaseManifest)) return OsReleaseFromInitrdFile();
         var tree = TreeManifest.Read(OsReleaseManifest);
-        var entry = BootFiles.FindFile(tree, "etc/os-release") ?? BootFiles.FindFile(tree, "usr/lib/os-release");
+        var entry = BootFiles.FindFirstFile(tree, OsReleasePaths);
         if (entry?.ContentPath is null)
         {
             LogWarningForFile(ProjectFile, Strings.UkiOsReleaseNotFound, OsReleaseManifest);
@@ -167,20 +170,18 @@ public sealed class WriteUkiImage : InitrdTask
         try
         {
             using var file = File.OpenRead(path);
-            members = CpioNewcReader.ReadAll(file, p => p is "etc/os-release" or "usr/lib/os-release" or "etc/initrd-release");
+            members = CpioNewcReader.ReadAll(file, OsReleasePaths.Contains);
         }
         catch (InvalidDataException e)
         {
             throw new BuildErrorException(e, path, Strings.UkiInputMalformed, $"the initrd '{path}' cannot be read: {e.Message}") { File = path };
         }
-        var byPath = members.GroupBy(m => m.Path, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
-        foreach (var candidate in new[] { "etc/os-release", "usr/lib/os-release" })
-        {
-            // etc/os-release is usually a symlink to ../usr/lib/os-release.
-            if (byPath.TryGetValue(candidate, out var m) && m.IsSymlink && m.LinkTarget is { } target)
-                m = byPath.GetValueOrDefault(target.StartsWith('/') ? target.TrimStart('/') : Path.GetFullPath(Path.Combine("/" + Path.GetDirectoryName(candidate), target))[1..]);
-            if (m?.Content is { } content) return new System.Text.UTF8Encoding(false, true).GetString(content);
-        }
+        // Path lookup as in a tree (etc/os-release is usually a symlink to ../usr/lib/os-release); the last copy of a
+        // path counts, as when the kernel unpacks concatenated archives.
+        var last = new Dictionary<string, CpioMember>(StringComparer.Ordinal);
+        foreach (var m in members) last[m.Path] = m;
+        var found = BootFiles.FindFirstFile([.. last.Values.Select(m => m.ToTreeEntry()).OfType<TreeEntry>()], OsReleasePaths);
+        if (found is not null && last[found.Path].Content is { } content) return UkiImageWriter.DecodeText(content);
         LogWarningForFile(ProjectFile, Strings.UkiOsReleaseNotFound, path);
         return null;
     }
