@@ -88,12 +88,20 @@ public sealed record PackageLock
     string Key(LockedPackage p) =>
         Packages.Count(q => q.Name == p.Name) > 1 ? $"{p.Name}:{p.Architecture}" : p.Name;
 
-    /// <summary>Writes the lock atomically (temp file + rename) and only when the bytes differ. Returns true when written.</summary>
+    /// <summary>
+    /// Writes the lock atomically (temp file, flushed to disk, then renamed) and only when the bytes differ. Returns
+    /// true when written.
+    /// </summary>
     public bool WriteIfChanged(string path)
     {
         var bytes = ToJson();
         if (File.Exists(path) && File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes)) return false;
-        StagedOutput.Write(path, tmp => File.WriteAllBytes(tmp, bytes));
+        StagedOutput.Write(path, tmp =>
+        {
+            using var file = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write);
+            file.Write(bytes);
+            file.Flush(flushToDisk: true);
+        });
         return true;
     }
 

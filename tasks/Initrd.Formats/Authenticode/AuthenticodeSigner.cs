@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Buffers.Binary;
+using Initrd.Formats.Common;
 using Initrd.Formats.Pe;
 
 namespace Initrd.Formats.Authenticode;
@@ -40,8 +42,28 @@ public static class AuthenticodeSigner
     /// <summary>Returns the signed image; <paramref name="image"/> is not modified.</summary>
     public static byte[] Sign(ReadOnlySpan<byte> image, ICmsSigner signer)
     {
+        using var signed = new MemoryStream(image.Length + 4096);
+        signed.Write(image);
+        Sign(signed, signer);
+        return signed.ToArray();
+    }
+
+    /// <summary>
+    /// Signs the image that <paramref name="image"/> (readable, writable, seekable) holds from offset 0 to its end, in
+    /// place: the certificate table is appended, the Certificate Table entry and <c>CheckSum</c> are rewritten.
+    /// </summary>
+    /// <param name="image">The stream holding the image.</param>
+    /// <param name="signer">Signs the SpcIndirectDataContent.</param>
+    /// <param name="written">
+    /// A hasher that saw this image being written by <see cref="PeSectionAppender.WriteTo"/>: its digest is used, and
+    /// the image's <c>CheckSum</c> (exact, as that writer leaves it) carried forward, instead of reading the image again.
+    /// Ignored when it used another algorithm or did not see the image whole.
+    /// </param>
+    public static void Sign(Stream image, ICmsSigner signer, AuthenticodeHasher? written = null)
+    {
         ArgumentNullException.ThrowIfNull(signer);
-        var headers = PeFile.Parse(image);
+        var source = ByteSource.FromStream(image);
+        var headers = PeFile.Read(source);
         if (headers.IsSigned)
             throw new PeException(PeErrorKind.AlreadySigned,
                 $"The image is already signed (Certificate Table at file offset 0x{headers.CertificateTable.VirtualAddress:X}, {headers.CertificateTable.Size} bytes). " +
@@ -50,30 +72,65 @@ public static class AuthenticodeSigner
             throw new PeException(PeErrorKind.Unsupported,
                 $"The image has only {headers.NumberOfRvaAndSizes} data directories, so no Certificate Table entry to point at a signature.");
 
-        var padding = (int)(AlignUp(image.Length, PeLayout.CertificateAlignment) - image.Length);
-        var digest = AuthenticodeDigest.Compute(image, headers, signer.DigestAlgorithm, padding);
-        var content = SpcIndirectDataContent.Encode(digest, signer.DigestAlgorithm);
-        var signedData = signer.Sign(SpcIndirectDataContent.ContentTypeOid, content, SpcIndirectDataContent.ExtraSignedAttributes());
+        var length = source.Length;
+        var entryOffset = headers.CertificateTableEntryFileOffset;
+        var padding = (int)(AlignUp(length, PeLayout.CertificateAlignment) - length);
+        var seen = written?.Algorithm == signer.DigestAlgorithm ? written.Finish(headers, padding) : null;
+        // The checksum of the signed file: the image as it is but for the Certificate Table entry, which is added with
+        // its new value below, as is the appended table. An image the hasher saw written carries its exact sum in
+        // CheckSum (its Certificate Table entry is zero, as it is unsigned); another is summed on another core while
+        // the digest is computed.
+        var checksum = seen is not null ? Task.FromResult(PeChecksum.Accumulator.Resume(headers.CheckSum, length, headers.CheckSumFileOffset)) : Task.Run(() =>
+        {
+            var sum = new PeChecksum.Accumulator(headers.CheckSumFileOffset);
+            var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+            source.ForEachChunk(0, entryOffset, buffer, (chunk, offset) => sum.Add(chunk, offset));
+            source.ForEachChunk(entryOffset + PeLayout.DataDirectoryLength, length - entryOffset - PeLayout.DataDirectoryLength, buffer, (chunk, offset) => sum.Add(chunk, offset));
+            ArrayPool<byte>.Shared.Return(buffer);
+            return sum;
+        });
+        byte[] signedData;
+        try
+        {
+            var digest = seen ?? AuthenticodeDigest.Compute(source, headers, signer.DigestAlgorithm, padding);
+            var content = SpcIndirectDataContent.Encode(digest, signer.DigestAlgorithm);
+            signedData = signer.Sign(SpcIndirectDataContent.ContentTypeOid, content, SpcIndirectDataContent.ExtraSignedAttributes());
+        }
+        catch
+        {
+            checksum.ContinueWith(static _ => { }, TaskScheduler.Default).Wait();   // no reader left on the caller's stream
+            throw;
+        }
 
-        var tableOffset = image.Length + padding;
+        var tableOffset = length + padding;
         var entryLength = PeLayout.BCertificateOffset + signedData.Length;
         var tableSize = AlignUp(entryLength, PeLayout.CertificateAlignment);
         if ((ulong)tableOffset + (ulong)tableSize > (ulong)PeSectionAppender.MaxImageLength)
-            throw new PeException(PeErrorKind.ImageTooLarge, $"The signed image would be {(long)tableOffset + tableSize} bytes, more than {PeSectionAppender.MaxImageLength}.");
+            throw new PeException(PeErrorKind.ImageTooLarge, $"The signed image would be {tableOffset + tableSize} bytes, more than {PeSectionAppender.MaxImageLength}.");
 
-        var signed = new byte[tableOffset + tableSize];
-        image.CopyTo(signed);
-        var entry = signed.AsSpan(tableOffset);
+        // Zero padding, then the WIN_CERTIFICATE padded to a multiple of 8.
+        var tail = new byte[padding + tableSize];
+        var entry = tail.AsSpan(padding);
         BinaryPrimitives.WriteUInt32LittleEndian(entry[PeLayout.DwLengthOffset..], (uint)entryLength);
         BinaryPrimitives.WriteUInt16LittleEndian(entry[PeLayout.WRevisionOffset..], PeLayout.WinCertRevision2);
         BinaryPrimitives.WriteUInt16LittleEndian(entry[PeLayout.WCertificateTypeOffset..], PeLayout.WinCertTypePkcsSignedData);
         signedData.CopyTo(entry[PeLayout.BCertificateOffset..]);
+        var directory = new byte[PeLayout.DataDirectoryLength];
+        BinaryPrimitives.WriteUInt32LittleEndian(directory.AsSpan(PeLayout.DataDirectoryVirtualAddressOffset), (uint)tableOffset);
+        BinaryPrimitives.WriteUInt32LittleEndian(directory.AsSpan(PeLayout.DataDirectorySizeOffset), (uint)tableSize);
+        var sum = checksum.GetAwaiter().GetResult();
+        sum.Add(directory, entryOffset);
+        sum.Add(tail, length);
+        var checksumField = new byte[PeLayout.CheckSumLength];
+        BinaryPrimitives.WriteUInt32LittleEndian(checksumField, sum.Finish(length + tail.Length));
 
-        var directory = signed.AsSpan(headers.CertificateTableEntryFileOffset);
-        BinaryPrimitives.WriteUInt32LittleEndian(directory[PeLayout.DataDirectoryVirtualAddressOffset..], (uint)tableOffset);
-        BinaryPrimitives.WriteUInt32LittleEndian(directory[PeLayout.DataDirectorySizeOffset..], (uint)tableSize);
-        BinaryPrimitives.WriteUInt32LittleEndian(signed.AsSpan(headers.CheckSumFileOffset), PeChecksum.Compute(signed, headers.CheckSumFileOffset));
-        return signed;
+        image.Position = length;
+        image.Write(tail);
+        image.Position = entryOffset;
+        image.Write(directory);
+        image.Position = headers.CheckSumFileOffset;
+        image.Write(checksumField);
+        image.Seek(0, SeekOrigin.End);
     }
 
     /// <summary>
@@ -99,4 +156,6 @@ public static class AuthenticodeSigner
     }
 
     static int AlignUp(int value, int alignment) => (value + alignment - 1) & ~(alignment - 1);
+
+    static long AlignUp(long value, int alignment) => (value + alignment - 1) & ~(long)(alignment - 1);
 }

@@ -77,10 +77,10 @@ public static class AuthenticodeVerifier
     /// recomputed one, its signature valid, and its signer <paramref name="trusted"/> itself or a certificate that
     /// <paramref name="trusted"/> signed directly.
     /// </summary>
-    public static AuthenticodeVerification Verify(ReadOnlySpan<byte> image, X509Certificate2 trusted)
+    public static AuthenticodeVerification Verify(ReadOnlyMemory<byte> image, X509Certificate2 trusted)
     {
         ArgumentNullException.ThrowIfNull(trusted);
-        var certificates = ReadCertificates(image);
+        var certificates = ReadCertificates(image.Span);
         if (certificates.Count == 0) return Fail("the image has no certificate table (it is not signed)");
         var first = certificates[0];
         if (first.Revision != PeLayout.WinCertRevision2 || first.CertificateType != PeLayout.WinCertTypePkcsSignedData)
@@ -96,7 +96,7 @@ public static class AuthenticodeVerifier
             return Fail($"the signature is not a valid PKCS#7 SignedData: {e.Message}");
         }
         var (oid, signedDigest) = ReadSignedDigest(cms);
-        var imageDigest = AuthenticodeDigest.Compute(image, PeFile.Parse(image), SpcIndirectDataContent.DigestAlgorithm(oid));
+        var imageDigest = AuthenticodeDigest.Compute(image, PeFile.Parse(image.Span), SpcIndirectDataContent.DigestAlgorithm(oid));
         if (!CryptographicOperations.FixedTimeEquals(signedDigest, imageDigest))
             return new AuthenticodeVerification(false,
                 $"the image hash {Convert.ToHexStringLower(imageDigest)} differs from the signed one {Convert.ToHexStringLower(signedDigest)} (the file changed after signing)",

@@ -9,7 +9,7 @@ namespace Initrd.Formats.Common;
 /// debris that grows or that a later build could mistake for output.
 /// Images in bin/ are not fsynced before the rename (like a compiler's or linker's output): a killed build leaves no
 /// partial image, and durability across power loss is left to the file system. Cache entries, which later builds
-/// trust, are flushed to disk by their writers.
+/// trust, and the lock file, which users commit, are flushed to disk by their writers.
 /// </summary>
 public static class StagedOutput
 {
@@ -48,7 +48,7 @@ public static class StagedOutput
         try
         {
             var result = write(temporary);
-            File.Move(temporary, target, overwrite: true);
+            Replace(temporary, target);
             return result;
         }
         finally
@@ -59,6 +59,47 @@ public static class StagedOutput
 
     /// <summary>As <see cref="Write{T}"/>, for writers with nothing to return.</summary>
     public static void Write(string target, Action<string> write) => Write(target, temporary => { write(temporary); return true; });
+
+    /// <summary>
+    /// Puts the file <paramref name="temporary"/> in the place of <paramref name="target"/>. An existing target is first
+    /// renamed aside and removed afterwards on another thread: renaming over an existing file makes ext4
+    /// (auto_da_alloc) allocate and start writing back the new file inside rename(2) — about 20 ms for a 45 MB UKI,
+    /// a fifth of its whole pack stage — and unlinking a large file frees its pages and blocks. Between the two renames
+    /// the target is absent for an instant; it is never partial. A writer that needs the file on disk flushes it.
+    /// </summary>
+    static void Replace(string temporary, string target)
+    {
+        string? aside = null;
+        if (File.Exists(target))
+        {
+            aside = TemporaryPathFor(target);
+            try
+            {
+                File.Move(target, aside);
+            }
+            catch (IOException)
+            {
+                aside = null;   // gone meanwhile, or not movable: plain rename over it
+            }
+        }
+        try
+        {
+            File.Move(temporary, target, overwrite: true);
+        }
+        catch when (aside is not null)
+        {
+            try { File.Move(aside, target); } catch (IOException) { /* the next writer removes the leftover */ }
+            throw;
+        }
+        if (aside is not null)
+        {
+            // A leftover of a process that ended first is removed by the next TemporaryPathFor of this target.
+            ThreadPool.UnsafeQueueUserWorkItem(static path =>
+            {
+                try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            }, aside, preferLocal: false);
+        }
+    }
 
     static bool IsRunning(int pid) => pid == Environment.ProcessId || Directory.Exists($"/proc/{pid}");
 }

@@ -23,6 +23,9 @@ public static class LinuxKernelImage
 
     const int MaxVersionLength = 512;
 
+    /// <summary>How many bytes from the start of the image <see cref="TryReadRelease"/> may look at.</summary>
+    public const int ReleaseReadLength = KernelVersionBase + ushort.MaxValue + MaxVersionLength;
+
     /// <summary>
     /// The release ("6.12.107+deb13-amd64") from the version string ("6.12.107+deb13-amd64 (debian-kernel@…) #1 SMP …"),
     /// or null when the image is not an x86 bzImage with a version string.

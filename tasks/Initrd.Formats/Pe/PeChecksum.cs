@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Initrd.Formats.Pe;
@@ -35,7 +36,15 @@ public static class PeChecksum
     {
         ulong _sum;
 
+        /// <summary>
+        /// Continues from a file of <paramref name="fileLength"/> bytes whose checksum is <paramref name="checksum"/>:
+        /// adding more pieces (beyond its end, or where it held zeros) gives the checksum of the longer file.
+        /// </summary>
+        public static Accumulator Resume(uint checksum, long fileLength, long checkSumFileOffset) =>
+            new(checkSumFileOffset) { _sum = unchecked(checksum - (uint)fileLength) & 0xFFFF };
+
         /// <summary>Adds <paramref name="data"/>, which sits at <paramref name="fileOffset"/> in the file.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // hot from the first call: builds run in fresh processes
         public void Add(ReadOnlySpan<byte> data, long fileOffset)
         {
             // Bytes before the next 4-byte boundary, one by one.

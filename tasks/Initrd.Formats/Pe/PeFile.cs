@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Initrd.Formats.Common;
 
 namespace Initrd.Formats.Pe;
 
@@ -97,14 +98,27 @@ public sealed class PeFile
                && image.Slice((int)lfanew, PeLayout.PeSignatureLength).SequenceEqual(PeLayout.PeSignature);
     }
 
+    /// <summary>How much of a file <see cref="Read"/> reads: PE headers (section table included) must end within it.</summary>
+    public const int MaxHeaderLength = 64 * 1024;
+
     /// <summary>Reads and checks the headers of a PE32+ image.</summary>
     /// <param name="image">The whole file (section bounds are checked against its length).</param>
-    public static PeFile Parse(ReadOnlySpan<byte> image)
+    public static PeFile Parse(ReadOnlySpan<byte> image) => Parse(image, image.Length);
+
+    /// <summary>Reads and checks the headers of a PE32+ image from its first <see cref="MaxHeaderLength"/> bytes.</summary>
+    public static PeFile Read(ByteSource image) => Parse(image.ReadHead(MaxHeaderLength), image.Length);
+
+    /// <summary>Reads and checks the headers of a PE32+ image of <paramref name="fileLength"/> bytes from its beginning.</summary>
+    /// <param name="head">The file's first bytes, at least up to the end of its section table.</param>
+    /// <param name="fileLength">The whole file's length (section bounds are checked against it).</param>
+    public static PeFile Parse(ReadOnlySpan<byte> head, long fileLength)
     {
-        var length = image.Length;
+        var image = head;
+        var length = fileLength;
         if (length < PeLayout.DosHeaderLength)
             throw new InvalidDataException(
                 $"Not a PE image: it is {length} bytes long, shorter than the {PeLayout.DosHeaderLength}-byte MS-DOS header that holds e_lfanew at 0x{PeLayout.ELfanewOffset:X}.");
+        if (image.Length < PeLayout.DosHeaderLength) throw HeadersTooLong(PeLayout.DosHeaderLength, image.Length);
         if (!image.StartsWith(PeLayout.DosMagic))
             throw new InvalidDataException(
                 $"Not a PE image: e_magic at offset 0 is {Hex(image[..PeLayout.EMagicLength])}, expected \"MZ\" (4D 5A).");
@@ -115,6 +129,7 @@ public sealed class PeFile
             throw new InvalidDataException(
                 $"PE: e_lfanew at offset 0x{PeLayout.ELfanewOffset:X} is 0x{lfanew:X}; the PE headers starting there would end at 0x{fixedEnd:X}, " +
                 $"but the file is {length} bytes long (and e_lfanew must be at least 0x{PeLayout.DosHeaderLength:X}).");
+        if (fixedEnd > (ulong)image.Length) throw HeadersTooLong(fixedEnd, image.Length);
         var pe = (int)lfanew;
         if (!image.Slice(pe, PeLayout.PeSignatureLength).SequenceEqual(PeLayout.PeSignature))
             throw new InvalidDataException(
@@ -163,6 +178,7 @@ public sealed class PeFile
             throw new InvalidDataException(
                 $"PE: the section table at offset 0x{sectionTableOffset:X} holds NumberOfSections = {numberOfSections} headers and would end at 0x{sectionTableEnd:X}, " +
                 $"past the end of the {length}-byte file.");
+        if (sectionTableEnd > image.Length) throw HeadersTooLong((ulong)sectionTableEnd, image.Length);
         if (sizeOfHeaders > length || sizeOfHeaders < sectionTableEnd)
             throw new InvalidDataException(
                 $"PE: SizeOfHeaders at offset 0x{optionalOffset + PeLayout.SizeOfHeadersOffset:X} is 0x{sizeOfHeaders:X}; " +
@@ -238,6 +254,9 @@ public sealed class PeFile
             Sections = sections,
         };
     }
+
+    static InvalidDataException HeadersTooLong(ulong end, int read) => new(
+        $"PE: the headers end at 0x{end:X}, past the first {read} bytes that were read; images with headers longer than {MaxHeaderLength} bytes are not supported.");
 
     static string DecodeName(ReadOnlySpan<byte> raw, int offset)
     {

@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using Initrd.Formats.Common;
 
 namespace Initrd.Formats.Pe;
 
@@ -36,9 +38,9 @@ public sealed class PeSectionAppender
 
     readonly ReadOnlyMemory<byte> _stub;
     readonly List<NewSection> _added = [];
-    readonly Dictionary<int, ReadOnlyMemory<byte>> _replaced = [];
+    readonly Dictionary<int, ByteSource> _replaced = [];
 
-    sealed record NewSection(string Name, byte[] NameBytes, ReadOnlyMemory<byte> Content, uint VirtualSize, uint Characteristics);
+    sealed record NewSection(string Name, byte[] NameBytes, ByteSource Content, uint VirtualSize, uint Characteristics);
 
     /// <summary>Reads the stub's headers and checks that sections can be added to it.</summary>
     /// <param name="stub">The stub image (kept by reference; do not modify it until <see cref="Build"/> returned).</param>
@@ -73,14 +75,14 @@ public sealed class PeSectionAppender
 
     /// <summary>Adds a section after the stub's last one (and after the sections added before).</summary>
     /// <param name="name">1 to 8 printable ASCII characters, not a section the stub has or one added before.</param>
-    /// <param name="content">Not empty; kept by reference until <see cref="Build"/>.</param>
+    /// <param name="content">Not empty; kept by reference and read by <see cref="WriteTo"/>.</param>
     /// <param name="virtualSize">Memory size; default the content length. It may exceed the content (zero-filled).</param>
     /// <param name="characteristics">Section flags; default <see cref="DataCharacteristics"/>.</param>
     /// <param name="repeatable">Whether the name may be added more than once (".dtb" in a UKI); never one the stub has.</param>
-    public void Add(string name, ReadOnlyMemory<byte> content, uint? virtualSize = null, uint characteristics = DataCharacteristics, bool repeatable = false)
+    public void Add(string name, ByteSource content, uint? virtualSize = null, uint characteristics = DataCharacteristics, bool repeatable = false)
     {
         var nameBytes = CheckName(name);
-        if (content.IsEmpty)
+        if (content.Length == 0)
             throw new PeException(PeErrorKind.EmptySection, $"Section {name} is empty; leave it out instead.", name);
         if (Stub.FindSection(name) is not null)
             throw new PeException(PeErrorKind.DuplicateSection,
@@ -96,11 +98,11 @@ public sealed class PeSectionAppender
     }
 
     /// <summary>Replaces the content of the stub's section <paramref name="name"/> (systemd-stub's <c>.sbat</c>).</summary>
-    public void Replace(string name, ReadOnlyMemory<byte> content)
+    public void Replace(string name, ByteSource content)
     {
         var section = Stub.FindSection(name)
             ?? throw new ArgumentException($"{StubName} has no section {name} to replace.", nameof(name));
-        if (content.IsEmpty)
+        if (content.Length == 0)
             throw new PeException(PeErrorKind.EmptySection, $"Section {name} is empty; leave it out instead.", name);
         if (!_replaced.TryAdd(section.Index, content))
             throw new PeException(PeErrorKind.DuplicateSection, $"Section {name} is replaced twice; give it once.", name);
@@ -121,9 +123,22 @@ public sealed class PeSectionAppender
         return bytes;
     }
 
-    /// <summary>Lays out and writes the image.</summary>
+    /// <summary>Lays out and writes the image into a new array.</summary>
     public byte[] Build()
     {
+        using var image = new MemoryStream();
+        WriteTo(image);
+        return image.ToArray();
+    }
+
+    /// <summary>
+    /// Lays out the image and writes it to <paramref name="output"/> (writable and seekable; the image starts at its
+    /// current position), reading the sections' sources in pieces and showing the image to <paramref name="observer"/>.
+    /// Returns the headers of the image written.
+    /// </summary>
+    public PeFile WriteTo(Stream output, IPeImageObserver? observer = null)
+    {
+        if (!output.CanWrite || !output.CanSeek) throw new ArgumentException("The output must be writable and seekable.", nameof(output));
         var stub = _stub.Span;
         var fileAlignment = Stub.FileAlignment;
         var sectionAlignment = Stub.SectionAlignment;
@@ -228,43 +243,126 @@ public sealed class PeSectionAppender
         var sizeOfCode = (ulong)Math.Clamp(Stub.SizeOfCode + codeDelta, 0, uint.MaxValue);
         var sizeOfInitializedData = (ulong)Math.Clamp(Stub.SizeOfInitializedData + dataDelta, 0, uint.MaxValue);
 
-        // Write: the stub's headers, the section table, the sections' data; then the patched header fields.
-        var image = new byte[fileCursor];
-        stub[..(int)Math.Min(Stub.SizeOfHeaders, firstRaw)].CopyTo(image);
+        // The headers: the stub's, the section table, the patched fields (CheckSum last, once the file was summed).
+        var headers = new byte[(int)sizeOfHeaders];
+        stub[..(int)Math.Min(Stub.SizeOfHeaders, firstRaw)].CopyTo(headers);
         var tableOffset = Stub.SectionTableOffset;
         for (var i = 0; i < layout.Length; i++)
         {
             // The stub's own header, with only what moved or grew patched (other fields such as line numbers stay).
-            var header = image.AsSpan(tableOffset + i * PeLayout.SectionHeaderLength, PeLayout.SectionHeaderLength);
+            var header = headers.AsSpan(tableOffset + i * PeLayout.SectionHeaderLength, PeLayout.SectionHeaderLength);
             stub.Slice(existing[i].HeaderOffset, PeLayout.SectionHeaderLength).CopyTo(header);
             WriteHeader(header, layout[i]);
         }
         for (var i = 0; i < added.Count; i++)
         {
-            var header = image.AsSpan(tableOffset + (layout.Length + i) * PeLayout.SectionHeaderLength, PeLayout.SectionHeaderLength);
+            var header = headers.AsSpan(tableOffset + (layout.Length + i) * PeLayout.SectionHeaderLength, PeLayout.SectionHeaderLength);
             _added[i].NameBytes.CopyTo(header[PeLayout.NameOffset..]);
             BinaryPrimitives.WriteUInt32LittleEndian(header[PeLayout.SectionCharacteristicsOffset..], added[i].Characteristics);
             WriteHeader(header, added[i]);
         }
-
-        foreach (var s in existing.Where(s => s.SizeOfRawData != 0))
-        {
-            var target = image.AsSpan((int)layout[s.Index].PointerToRawData);
-            if (_replaced.TryGetValue(s.Index, out var content)) content.Span.CopyTo(target);
-            else stub.Slice((int)s.PointerToRawData, (int)s.SizeOfRawData).CopyTo(target);
-        }
-        for (var i = 0; i < added.Count; i++)
-            _added[i].Content.Span.CopyTo(image.AsSpan((int)added[i].PointerToRawData));
-
-        var optional = image.AsSpan(Stub.OptionalHeaderOffset);
-        BinaryPrimitives.WriteUInt16LittleEndian(image.AsSpan(Stub.CoffHeaderOffset + PeLayout.NumberOfSectionsOffset), (ushort)sectionCount);
+        var optional = headers.AsSpan(Stub.OptionalHeaderOffset);
+        BinaryPrimitives.WriteUInt16LittleEndian(headers.AsSpan(Stub.CoffHeaderOffset + PeLayout.NumberOfSectionsOffset), (ushort)sectionCount);
         BinaryPrimitives.WriteUInt32LittleEndian(optional[PeLayout.SizeOfCodeOffset..], (uint)sizeOfCode);
         BinaryPrimitives.WriteUInt32LittleEndian(optional[PeLayout.SizeOfInitializedDataOffset..], (uint)sizeOfInitializedData);
         BinaryPrimitives.WriteUInt32LittleEndian(optional[PeLayout.SizeOfImageOffset..], (uint)sizeOfImage);
         BinaryPrimitives.WriteUInt32LittleEndian(optional[PeLayout.SizeOfHeadersOffset..], (uint)sizeOfHeaders);
         BinaryPrimitives.WriteUInt32LittleEndian(optional[PeLayout.CheckSumOffset..], 0);
-        BinaryPrimitives.WriteUInt32LittleEndian(optional[PeLayout.CheckSumOffset..], PeChecksum.Compute(image, Stub.CheckSumFileOffset));
-        return image;
+
+        // The sections' raw data in file order, each padded with zeros to its SizeOfRawData; zeros in any gap.
+        var runs = existing.Where(s => s.SizeOfRawData != 0)
+            .Select(s => (Placed: layout[s.Index], Data: _replaced.TryGetValue(s.Index, out var content) ? content : (ByteSource)_stub.Slice((int)s.PointerToRawData, (int)s.SizeOfRawData)))
+            .Concat(added.Select((p, i) => (Placed: p, Data: _added[i].Content)))
+            .OrderBy(r => r.Placed.PointerToRawData)
+            .ToList();
+        var fileLength = (long)fileCursor;
+        var written = PeFile.Parse(headers, fileLength);
+        observer?.Headers(written);
+        var start = output.Position;
+        using (var sink = new ImageSink(output, Stub.CheckSumFileOffset, observer))
+        {
+            sink.Write(headers, 0, headers.Length);
+            var position = (ulong)headers.Length;
+            foreach (var (placed, data) in runs)
+            {
+                if (placed.PointerToRawData < position)
+                    throw new PeException(PeErrorKind.Unsupported,
+                        $"{StubName}'s sections overlap in the file (section {placed.Name} starts at file offset 0x{placed.PointerToRawData:X}, before 0x{position:X}); such a stub cannot be extended.", placed.Name);
+                sink.WriteZeros((long)(placed.PointerToRawData - position));
+                sink.Copy(data);
+                sink.WriteZeros((long)placed.SizeOfRawData - data.Length);
+                position = placed.PointerToRawData + placed.SizeOfRawData;
+            }
+            sink.WriteZeros(fileLength - (long)position);
+            BinaryPrimitives.WriteUInt32LittleEndian(optional[PeLayout.CheckSumOffset..], sink.Checksum.Finish(fileLength));
+        }
+        var end = output.Position;
+        output.Position = start + Stub.CheckSumFileOffset;
+        output.Write(headers, Stub.CheckSumFileOffset, PeLayout.CheckSumLength);
+        output.Position = end;
+        return PeFile.Parse(headers, fileLength);
+    }
+
+    /// <summary>
+    /// Writes the image in order, summing its checksum and showing every byte to the observer; each piece is written
+    /// to the output on another thread while it is summed and observed on this one (two cores: write ∥ hash).
+    /// </summary>
+    sealed class ImageSink(Stream output, int checkSumFileOffset, IPeImageObserver? observer) : IDisposable
+    {
+        const int ChunkLength = 1 << 20;
+        readonly byte[] _buffer = ArrayPool<byte>.Shared.Rent(ChunkLength);
+        long _position;
+
+        public PeChecksum.Accumulator Checksum = new(checkSumFileOffset);
+
+        public void Write(byte[] data, int offset, int count)
+        {
+            var piece = data.AsSpan(offset, count);
+            var at = _position;
+            if (count < 64 * 1024)
+            {
+                output.Write(piece);
+                Checksum.Add(piece, at);
+                observer?.Data(piece, at);
+            }
+            else if (observer is null)
+            {
+                var write = Task.Run(() => output.Write(data, offset, count));
+                Checksum.Add(piece, at);
+                write.GetAwaiter().GetResult();
+            }
+            else
+            {
+                // The observer (a SHA-256) is the slowest: the write and the checksum share the other core.
+                var write = Task.Run(() =>
+                {
+                    output.Write(data, offset, count);
+                    Checksum.Add(data.AsSpan(offset, count), at);
+                });
+                observer.Data(piece, at);
+                write.GetAwaiter().GetResult();
+            }
+            _position += count;
+        }
+
+        public void Copy(ByteSource data)
+        {
+            for (long at = 0; at < data.Length; at += _buffer.Length)
+            {
+                var n = (int)Math.Min(_buffer.Length, data.Length - at);
+                data.ReadAt(at, _buffer.AsSpan(0, n));
+                Write(_buffer, 0, n);
+            }
+        }
+
+        public void WriteZeros(long count)
+        {
+            if (count <= 0) return;
+            _buffer.AsSpan(0, (int)Math.Min(count, _buffer.Length)).Clear();
+            for (; count > 0; count -= _buffer.Length) Write(_buffer, 0, (int)Math.Min(count, _buffer.Length));
+        }
+
+        public void Dispose() => ArrayPool<byte>.Shared.Return(_buffer);
     }
 
     void RefuseMovingFileData(string what, PeErrorKind kind)

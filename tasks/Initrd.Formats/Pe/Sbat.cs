@@ -1,4 +1,5 @@
 using System.Text;
+using Initrd.Formats.Common;
 
 namespace Initrd.Formats.Pe;
 
@@ -64,11 +65,13 @@ public static class Sbat
     }
 
     /// <summary>The entries of an image's <c>.sbat</c> section, or none when it has no such section.</summary>
-    public static IReadOnlyList<string> ReadEntries(ReadOnlySpan<byte> image, PeFile headers, string source)
+    public static IReadOnlyList<string> ReadEntries(ByteSource image, PeFile headers, string source)
     {
         var section = headers.FindSection(UkiLayout.Sbat);
-        if (section is null) return [];
-        return ParseEntries(Encoding.ASCII.GetString(PeFile.GetContent(image, section)), $".sbat of {source}", fromImage: true);
+        if (section is null || section.SizeOfRawData == 0) return [];
+        var content = new byte[section.ContentLength];
+        image.ReadAt(section.PointerToRawData, content);
+        return ParseEntries(Encoding.ASCII.GetString(content), $".sbat of {source}", fromImage: true);
     }
 
     /// <summary>

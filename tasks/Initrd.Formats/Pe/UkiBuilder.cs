@@ -1,4 +1,5 @@
 using System.Text;
+using Initrd.Formats.Common;
 
 namespace Initrd.Formats.Pe;
 
@@ -32,7 +33,7 @@ public enum UkiKind
 public sealed class UkiBuilder
 {
     readonly ReadOnlyMemory<byte> _stub;
-    readonly List<(string Name, ReadOnlyMemory<byte> Content)> _sections = [];
+    readonly List<(string Name, ByteSource Content)> _sections = [];
     readonly List<IReadOnlyList<string>> _sbat = [];
 
     /// <param name="stub">The unsigned systemd-stub image: linuxx64.efi.stub for a UKI, addonx64.efi.stub for an addon.</param>
@@ -50,14 +51,14 @@ public sealed class UkiBuilder
     public string StubName { get; }
 
     /// <summary>
-    /// Adds a section (its bytes are used as they are and kept by reference until <see cref="Build"/>). A
-    /// <c>.sbat</c> given here is merged like <see cref="AddSbat"/>.
+    /// Adds a section (its bytes are used as they are, read when the image is written; the caller disposes the
+    /// source afterwards). A <c>.sbat</c> given here is merged like <see cref="AddSbat"/>.
     /// </summary>
-    public UkiBuilder Add(string name, ReadOnlyMemory<byte> content)
+    public UkiBuilder Add(string name, ByteSource content)
     {
         PeSectionAppender.CheckName(name);
         if (name == UkiLayout.Sbat)
-            return AddSbat(Encoding.ASCII.GetString(content.Span));
+            return AddSbat(Encoding.ASCII.GetString(content.ToArray()));
         if (name == UkiLayout.Profile)
             throw new PeException(PeErrorKind.SectionNotAllowed,
                 "Multi-profile UKIs (.profile sections) are not supported; build one UKI per profile.", name);
@@ -66,7 +67,7 @@ public sealed class UkiBuilder
             throw new PeException(PeErrorKind.SectionNotAllowed,
                 $"An addon may not carry {name}; it may carry only {string.Join(" ", UkiLayout.AddonSections)} " +
                 "(UKI specification, PE Addons). Put it in the UKI instead.", name);
-        if (content.IsEmpty)
+        if (content.Length == 0)
             throw new PeException(PeErrorKind.EmptySection, $"Section {name} is empty; leave it out instead.", name);
         if ((known?.Singleton ?? true) && _sections.Any(s => s.Name == name))
             throw new PeException(PeErrorKind.DuplicateSection,
@@ -93,11 +94,22 @@ public sealed class UkiBuilder
     public IReadOnlyList<string> PlannedOrder =>
         [.. _sections.Select((s, i) => (s.Name, i)).OrderBy(s => UkiLayout.PlacementRank(s.Name)).ThenBy(s => s.i).Select(s => s.Name)];
 
-    /// <summary>Checks the section set, merges <c>.sbat</c> and writes the image.</summary>
+    /// <summary>Checks the section set, merges <c>.sbat</c> and writes the image into a new array.</summary>
     public byte[] Build()
     {
+        using var image = new MemoryStream();
+        WriteTo(image);
+        return image.ToArray();
+    }
+
+    /// <summary>
+    /// Checks the section set, merges <c>.sbat</c> and writes the image to <paramref name="output"/> (writable and
+    /// seekable), reading the sections' sources in pieces (see <see cref="PeSectionAppender.WriteTo"/>). Returns the
+    /// headers of the image written.
+    /// </summary>
+    public PeFile WriteTo(Stream output, IPeImageObserver? observer = null)
+    {
         var appender = new PeSectionAppender(_stub, StubName);
-        var stub = _stub.Span;
         if (appender.Stub.Subsystem != PeLayout.SubsystemEfiApplication)
             throw new PeException(PeErrorKind.Unsupported,
                 $"{StubName} has Subsystem {appender.Stub.Subsystem}, not an EFI application ({PeLayout.SubsystemEfiApplication}); use systemd-stub.");
@@ -110,12 +122,12 @@ public sealed class UkiBuilder
                 $"An addon needs at least one of {string.Join(" ", UkiLayout.AddonPayloadSections)}; add a command line, for example.", UkiLayout.Cmdline);
 
         // .sbat: stub's, kernel's, ours.
-        var sbatSources = new List<IReadOnlyList<string>> { Sbat.ReadEntries(stub, appender.Stub, StubName) };
+        var sbatSources = new List<IReadOnlyList<string>> { Sbat.ReadEntries(_stub, appender.Stub, StubName) };
         PeFile? kernelHeaders = null;
         if (kernel.Name is not null)
         {
-            kernelHeaders = ReadKernel(kernel.Content.Span);
-            sbatSources.Add(Sbat.ReadEntries(kernel.Content.Span, kernelHeaders, "the kernel"));
+            kernelHeaders = ReadKernel(kernel.Content);
+            sbatSources.Add(Sbat.ReadEntries(kernel.Content, kernelHeaders, "the kernel"));
         }
         sbatSources.AddRange(_sbat.Count > 0
             ? _sbat
@@ -136,18 +148,19 @@ public sealed class UkiBuilder
         }
         if (appender.Stub.FindSection(UkiLayout.Sbat) is not null) appender.Replace(UkiLayout.Sbat, sbat);
         else appender.Add(UkiLayout.Sbat, sbat);
-        return appender.Build();
+        return appender.WriteTo(output, observer);
     }
 
-    static PeFile ReadKernel(ReadOnlySpan<byte> kernel)
+    static PeFile ReadKernel(ByteSource kernel)
     {
-        if (!PeFile.LooksLikePe(kernel))
+        var head = kernel.ReadHead(PeFile.MaxHeaderLength);
+        if (!PeFile.LooksLikePe(head))
             throw new PeException(PeErrorKind.Unsupported,
                 "The .linux section must be an EFI-stub kernel (a PE image starting with \"MZ\", such as Debian's /boot/vmlinuz-*); " +
                 "this one is not. systemd-stub loads the kernel as a PE image.", UkiLayout.Linux);
         try
         {
-            return PeFile.Parse(kernel);
+            return PeFile.Parse(head, kernel.Length);
         }
         catch (InvalidDataException e)
         {

@@ -46,50 +46,91 @@ public static class TreeManifest
         }
     }
 
-    public static List<TreeEntry> Read(string path)
-    {
-        using var reader = new StreamReader(path, Encoding.UTF8, false, 1 << 16);
-        return Read(reader, path);
-    }
+    /// <summary>Reads a manifest; a malformed one throws <see cref="InvalidDataException"/> naming the line.</summary>
+    public static List<TreeEntry> Read(string path) => Parse(File.ReadAllBytes(path), path);
 
-    public static List<TreeEntry> Read(TextReader reader, string? source = null)
+    /// <summary>Parses a manifest's UTF-8 bytes; <paramref name="source"/> names it in messages.</summary>
+    public static List<TreeEntry> Parse(ReadOnlySpan<byte> manifest, string? source = null)
     {
+        // Fields are parsed from the bytes in place: the only strings made are the three text fields (manifests of
+        // thousands of lines are read by every stage; garbage here is collector pauses there).
         var result = new List<TreeEntry>();
-        var first = reader.ReadLine();
-        if (first != Header)
-            throw new InvalidDataException($"{source ?? "manifest"}: line 1: expected '{Header}', found '{first}'");
-        string? line;
-        var lineNumber = 1;
-        while ((line = reader.ReadLine()) is not null)
+        Span<Range> f = stackalloc Range[12];
+        var lineNumber = 0;
+        while (!manifest.IsEmpty)
         {
             lineNumber++;
-            if (line.Length == 0) continue;
-            var f = line.Split('\t');
-            if (f.Length != 11)
-                throw new InvalidDataException($"{source ?? "manifest"}: line {lineNumber}: expected 11 tab-separated fields, found {f.Length}");
+            var newline = manifest.IndexOf((byte)'\n');
+            var l = newline < 0 ? manifest : manifest[..newline];
+            manifest = newline < 0 ? [] : manifest[(newline + 1)..];
+            if (l.EndsWith((byte)'\r')) l = l[..^1];
+            if (lineNumber == 1)
+            {
+                if (Encoding.UTF8.GetString(l) is var first && first != Header)
+                    throw new InvalidDataException($"{source ?? "manifest"}: line 1: expected '{Header}', found '{first}'");
+                continue;
+            }
+            if (l.IsEmpty) continue;
+            var count = 0;
+            for (var at = 0; count < f.Length; count++)
+            {
+                var tab = l[at..].IndexOf((byte)'\t');
+                if (tab < 0) { f[count++] = at..; break; }
+                f[count] = at..(at + tab);
+                at += tab + 1;
+            }
+            if (count != 11)
+                throw new InvalidDataException($"{source ?? "manifest"}: line {lineNumber}: expected 11 tab-separated fields, found {(count > 11 ? "more" : count)}");
             try
             {
                 result.Add(new TreeEntry
                 {
-                    Kind = ParseKind(f[0]),
-                    Permissions = Convert.ToInt32(f[1], 8),
-                    Uid = int.Parse(f[2], CultureInfo.InvariantCulture),
-                    Gid = int.Parse(f[3], CultureInfo.InvariantCulture),
-                    ModificationTime = long.Parse(f[4], CultureInfo.InvariantCulture),
-                    Size = long.Parse(f[5], CultureInfo.InvariantCulture),
-                    DeviceMajor = int.Parse(f[6], CultureInfo.InvariantCulture),
-                    DeviceMinor = int.Parse(f[7], CultureInfo.InvariantCulture),
-                    Path = Unescape(f[8]),
-                    LinkTarget = f[9] == "-" ? null : Unescape(f[9]),
-                    ContentPath = f[10] == "-" ? null : Unescape(f[10]),
+                    Kind = ParseKind(l[f[0]]),
+                    Permissions = ParseOctal(l[f[1]]),
+                    Uid = checked((int)ParseDecimal(l[f[2]])),
+                    Gid = checked((int)ParseDecimal(l[f[3]])),
+                    ModificationTime = ParseDecimal(l[f[4]]),
+                    Size = ParseDecimal(l[f[5]]),
+                    DeviceMajor = checked((int)ParseDecimal(l[f[6]])),
+                    DeviceMinor = checked((int)ParseDecimal(l[f[7]])),
+                    Path = Unescape(l[f[8]]),
+                    LinkTarget = l[f[9]] is [(byte)'-'] ? null : Unescape(l[f[9]]),
+                    ContentPath = l[f[10]] is [(byte)'-'] ? null : Unescape(l[f[10]]),
                 });
             }
-            catch (FormatException e)
+            catch (Exception e) when (e is FormatException or OverflowException)
             {
                 throw new InvalidDataException($"{source ?? "manifest"}: line {lineNumber}: {e.Message}", e);
             }
         }
+        if (lineNumber == 0) throw new InvalidDataException($"{source ?? "manifest"}: line 1: expected '{Header}', found nothing");
         return result;
+    }
+
+    static long ParseDecimal(ReadOnlySpan<byte> text)
+    {
+        var negative = text.StartsWith((byte)'-');
+        var digits = negative ? text[1..] : text;
+        if (digits.IsEmpty || digits.Length > 18) throw new FormatException($"'{Encoding.UTF8.GetString(text)}' is not a decimal number");
+        var value = 0L;
+        foreach (var c in digits)
+        {
+            if (c is < (byte)'0' or > (byte)'9') throw new FormatException($"'{Encoding.UTF8.GetString(text)}' is not a decimal number");
+            value = value * 10 + (c - '0');
+        }
+        return negative ? -value : value;
+    }
+
+    static int ParseOctal(ReadOnlySpan<byte> text)
+    {
+        if (text.IsEmpty || text.Length > 11) throw new FormatException($"'{Encoding.UTF8.GetString(text)}' is not an octal mode");
+        var value = 0L;
+        foreach (var c in text)
+        {
+            if (c is < (byte)'0' or > (byte)'7') throw new FormatException($"'{Encoding.UTF8.GetString(text)}' is not an octal mode");
+            value = value * 8 + (c - '0');
+        }
+        return value <= uint.MaxValue ? unchecked((int)(uint)value) : throw new FormatException($"'{Encoding.UTF8.GetString(text)}' is not an octal mode");
     }
 
     static char KindCode(TreeEntryKind kind) => kind switch
@@ -105,17 +146,17 @@ public static class TreeManifest
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
-    static TreeEntryKind ParseKind(string code) => code switch
+    static TreeEntryKind ParseKind(ReadOnlySpan<byte> code) => code switch
     {
-        "d" => TreeEntryKind.Directory,
-        "f" => TreeEntryKind.RegularFile,
-        "l" => TreeEntryKind.Symlink,
-        "h" => TreeEntryKind.HardLink,
-        "c" => TreeEntryKind.CharacterDevice,
-        "b" => TreeEntryKind.BlockDevice,
-        "p" => TreeEntryKind.Fifo,
-        "s" => TreeEntryKind.Socket,
-        _ => throw new FormatException($"unknown entry kind '{code}'"),
+        [(byte)'d'] => TreeEntryKind.Directory,
+        [(byte)'f'] => TreeEntryKind.RegularFile,
+        [(byte)'l'] => TreeEntryKind.Symlink,
+        [(byte)'h'] => TreeEntryKind.HardLink,
+        [(byte)'c'] => TreeEntryKind.CharacterDevice,
+        [(byte)'b'] => TreeEntryKind.BlockDevice,
+        [(byte)'p'] => TreeEntryKind.Fifo,
+        [(byte)'s'] => TreeEntryKind.Socket,
+        _ => throw new FormatException($"unknown entry kind '{Encoding.UTF8.GetString(code)}'"),
     };
 
     static void AppendEscaped(StringBuilder sb, string s)
@@ -132,6 +173,8 @@ public static class TreeManifest
             }
         }
     }
+
+    static string Unescape(ReadOnlySpan<byte> field) => Unescape(Encoding.UTF8.GetString(field));
 
     static string Unescape(string s)
     {

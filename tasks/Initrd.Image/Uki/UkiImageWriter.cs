@@ -13,6 +13,7 @@ public sealed record UkiImageSummary(long FileBytes, IReadOnlyList<string> Secti
 /// <summary>
 /// Assembles a UKI or PE addon from a <see cref="UkiSpec"/> (through <see cref="UkiBuilder"/>), signs it when a
 /// signer is given, and writes it whole or not at all. The unsigned bytes depend only on the spec's inputs.
+/// The kernel and the initrds are streamed from their files into the output, never held whole in memory.
 /// </summary>
 public static class UkiImageWriter
 {
@@ -20,51 +21,59 @@ public static class UkiImageWriter
     /// <exception cref="InvalidDataException">A stub or kernel is not a well-formed PE image.</exception>
     public static UkiImageSummary Write(UkiSpec spec, string outputPath, ICmsSigner? signer)
     {
-        var image = Build(spec, out var uname);
-        var sections = PeFile.Parse(image).Sections.Select(s => s.Name).ToList();
-        if (signer is not null) image = AuthenticodeSigner.Sign(image, signer);
-        StagedOutput.Write(outputPath, tmp => File.WriteAllBytes(tmp, image));
-        return new UkiImageSummary(image.Length, sections, uname, signer is not null);
+        var sources = new List<ByteSource>();
+        try
+        {
+            var builder = CreateBuilder(spec, sources, out var uname);
+            return StagedOutput.Write(outputPath, temporary =>
+            {
+                using var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 0);
+                using var hasher = signer is null ? null : new AuthenticodeHasher(signer.DigestAlgorithm);
+                var headers = builder.WriteTo(file, hasher);
+                if (signer is not null) AuthenticodeSigner.Sign(file, signer, hasher);
+                return new UkiImageSummary(file.Length, [.. headers.Sections.Select(s => s.Name)], uname, signer is not null);
+            });
+        }
+        finally
+        {
+            foreach (var source in sources) source.Dispose();
+        }
     }
 
-    /// <summary>The unsigned image.</summary>
-    public static byte[] Build(UkiSpec spec, out string? uname)
+    /// <summary>The builder for <paramref name="spec"/>, with every file it will read opened into <paramref name="sources"/> (for the caller to dispose).</summary>
+    static UkiBuilder CreateBuilder(UkiSpec spec, List<ByteSource> sources, out string? uname)
     {
+        ByteSource Open(string path)
+        {
+            var source = ByteSource.FromFile(path);
+            sources.Add(source);
+            return source;
+        }
+
         var stub = File.ReadAllBytes(spec.Stub);
         var builder = new UkiBuilder(stub, spec.Kind, Path.GetFileName(spec.Stub));
         uname = null;
         if (spec.Kernel is not null)
         {
-            var kernel = File.ReadAllBytes(spec.Kernel);
+            ByteSource kernel;
             if (spec.KernelSigner is not null)
-                kernel = AuthenticodeSigner.SignAligned(AuthenticodeSigner.RemoveSignature(kernel), spec.KernelSigner, (int)PeFile.Parse(stub).FileAlignment);
+                kernel = AuthenticodeSigner.SignAligned(AuthenticodeSigner.RemoveSignature(File.ReadAllBytes(spec.Kernel)), spec.KernelSigner, (int)PeFile.Parse(stub).FileAlignment);
+            else kernel = Open(spec.Kernel);
             builder.Add(UkiLayout.Linux, kernel);
-            uname = string.IsNullOrEmpty(spec.Uname) ? LinuxKernelImage.TryReadRelease(kernel) : spec.Uname;
+            uname = string.IsNullOrEmpty(spec.Uname) ? LinuxKernelImage.TryReadRelease(kernel.ReadHead(LinuxKernelImage.ReleaseReadLength)) : spec.Uname;
         }
         else if (!string.IsNullOrEmpty(spec.Uname)) uname = spec.Uname;
         if (!string.IsNullOrEmpty(uname)) builder.AddText(UkiLayout.Uname, uname);
         if (!string.IsNullOrEmpty(spec.CommandLine)) builder.AddText(UkiLayout.Cmdline, spec.CommandLine);
         if (!string.IsNullOrEmpty(spec.OsRelease)) builder.AddText(UkiLayout.Osrel, spec.OsRelease);
-        if (!string.IsNullOrEmpty(spec.Splash)) builder.Add(UkiLayout.Splash, File.ReadAllBytes(spec.Splash));
-        foreach (var dtb in spec.Devicetrees) builder.Add(UkiLayout.Dtb, File.ReadAllBytes(dtb));
+        if (!string.IsNullOrEmpty(spec.Splash)) builder.Add(UkiLayout.Splash, Open(spec.Splash));
+        foreach (var dtb in spec.Devicetrees) builder.Add(UkiLayout.Dtb, Open(dtb));
         if (spec.Microcode.Count > 0) builder.Add(UkiLayout.Ucode, MicrocodeArchive(spec.Microcode, spec.SourceDateEpoch));
-        if (spec.Initrds.Count > 0) builder.Add(UkiLayout.Initrd, Concatenate(spec.Initrds));
-        foreach (var section in spec.ExtraSections) builder.Add(section.Name, File.ReadAllBytes(section.HostPath));
+        // The initrds one after another, each padded with zeros to a 4-byte boundary (the kernel skips them).
+        if (spec.Initrds.Count > 0) builder.Add(UkiLayout.Initrd, ByteSource.Concatenate([.. spec.Initrds.Select(Open)], alignment: 4));
+        foreach (var section in spec.ExtraSections) builder.Add(section.Name, Open(section.HostPath));
         if (!string.IsNullOrWhiteSpace(spec.Sbat)) builder.AddSbat(spec.Sbat);
-        return builder.Build();
-    }
-
-    /// <summary>The initrds one after another, each padded with zeros to a 4-byte boundary (the kernel skips them).</summary>
-    static byte[] Concatenate(IReadOnlyList<string> initrds)
-    {
-        if (initrds.Count == 1) return File.ReadAllBytes(initrds[0]);
-        using var buffer = new MemoryStream();
-        foreach (var path in initrds)
-        {
-            using (var file = File.OpenRead(path)) file.CopyTo(buffer);
-            while (buffer.Length % 4 != 0) buffer.WriteByte(0);
-        }
-        return buffer.ToArray();
+        return builder;
     }
 
     static byte[] MicrocodeArchive(IReadOnlyList<MicrocodeBlob> microcode, long epoch)

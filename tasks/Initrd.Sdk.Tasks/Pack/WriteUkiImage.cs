@@ -138,11 +138,21 @@ public sealed class WriteUkiImage : InitrdTask
         {
             throw new BuildErrorException(e, ProjectFile, Strings.UkiInputMalformed, e.Message) { File = ProjectFile };
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BuildErrorException(e, ProjectFile, Strings.UkiWriteFailed, output, e.Message) { File = ProjectFile };
+        }
         LogInfo(MessageImportance.High, string.Format(CultureInfo.InvariantCulture,
             "Pack: {0} {1} ({2}) → {3} ({4:F1} MiB{5}) in {6:F2} s",
             addon ? "addon" : "UKI", string.Join(" ", summary.Sections), summary.Uname ?? "no uname", output,
             summary.FileBytes / 1048576.0, summary.Signed ? ", signed" : ", unsigned", watch.Elapsed.TotalSeconds));
     }
+
+    List<TreeEntry>? _initrdTree;
+
+    /// <summary>The referenced initrd's finalized tree (<see cref="OsReleaseManifest"/>), read once; null without one.</summary>
+    List<TreeEntry>? InitrdTree() =>
+        _initrdTree ??= string.IsNullOrWhiteSpace(OsReleaseManifest) || !File.Exists(OsReleaseManifest) ? null : TreeManifest.Read(OsReleaseManifest);
 
     /// <summary>Where an initrd's os-release is looked for, in order.</summary>
     static readonly string[] OsReleasePaths = ["etc/os-release", "usr/lib/os-release"];
@@ -150,8 +160,7 @@ public sealed class WriteUkiImage : InitrdTask
     string? ReadOsRelease()
     {
         if (!string.IsNullOrWhiteSpace(OsRelease)) return UkiImageWriter.ReadText(Existing(OsRelease, "os-release"));
-        if (string.IsNullOrWhiteSpace(OsReleaseManifest) || !File.Exists(OsReleaseManifest)) return OsReleaseFromInitrdFile();
-        var tree = TreeManifest.Read(OsReleaseManifest);
+        if (InitrdTree() is not { } tree) return OsReleaseFromInitrdFile();
         var entry = BootFiles.FindFirstFile(tree, OsReleasePaths);
         if (entry?.ContentPath is null)
         {
@@ -192,8 +201,8 @@ public sealed class WriteUkiImage : InitrdTask
     /// </summary>
     void CheckInitrdModulesMatch(string kernelRelease)
     {
-        if (string.IsNullOrWhiteSpace(OsReleaseManifest) || !File.Exists(OsReleaseManifest)) return;
-        var releases = TreeManifest.Read(OsReleaseManifest)
+        if (InitrdTree() is not { } tree) return;
+        var releases = tree
             .Where(e => e.Kind == TreeEntryKind.Directory && e.Path.StartsWith("usr/lib/modules/", StringComparison.Ordinal) && e.Path.IndexOf('/', "usr/lib/modules/".Length) < 0)
             .Select(e => e.Path["usr/lib/modules/".Length..])
             .ToList();

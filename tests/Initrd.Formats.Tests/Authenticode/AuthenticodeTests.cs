@@ -22,13 +22,46 @@ public partial class AuthenticodeTests(TestSigningKey key, ITestOutputHelper out
     /// <summary>What to sign: a UKI, an addon, or a UKI whose stub sections had to move down the file (grown headers).</summary>
     public enum Kind { Uki, Addon, Moved }
 
-    static byte[] Unsigned(TrixieBootFiles files, Kind kind) => kind switch
+    static byte[] Unsigned(TrixieBootFiles files, Kind kind) => Builder(files, kind).Build();
+
+    static UkiBuilder Builder(TrixieBootFiles files, Kind kind) => kind switch
     {
         Kind.Uki => new UkiBuilder(files.Stub).Add(".linux", files.Kernel).AddText(".cmdline", "console=ttyS0").AddText(".osrel", "ID=debian\n")
-            .Add(".initrd", TrixieBootFiles.Noise(2_000_000, seed: 7)).Build(),
-        Kind.Addon => new UkiBuilder(files.AddonStub, UkiKind.Addon).AddText(".cmdline", " quiet").Build(),
-        _ => UkiBuilderTests.MovedUki(files),
+            .Add(".initrd", TrixieBootFiles.Noise(2_000_000, seed: 7)),
+        Kind.Addon => new UkiBuilder(files.AddonStub, UkiKind.Addon).AddText(".cmdline", " quiet"),
+        _ => UkiBuilderTests.MovedUkiBuilder(files),
     };
+
+    /// <summary>
+    /// The one-pass path (hash taken while the image is written, checksum carried forward from the writer's) gives the
+    /// bytes of signing the finished image afterwards, which sbverify and osslsigncode accept above.
+    /// </summary>
+    [Theory]
+    [InlineData(Kind.Uki)]
+    [InlineData(Kind.Addon)]
+    [InlineData(Kind.Moved)]
+    public void SigningWhileWritingGivesTheBytesOfSigningAfterwards(Kind kind)
+    {
+        var files = TrixieBootFiles.Get();
+        using var signer = Signer();
+        var afterwards = AuthenticodeSigner.Sign(Unsigned(files, kind), signer);
+
+        using var temp = new TempDirectory("one-pass");
+        using (var file = new FileStream(temp.Combine("image.efi"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, bufferSize: 0))
+        using (var hasher = new AuthenticodeHasher(signer.DigestAlgorithm))
+        {
+            Builder(files, kind).WriteTo(file, hasher);
+            AuthenticodeSigner.Sign(file, signer, hasher);
+        }
+        Assert.Equal(afterwards, File.ReadAllBytes(temp.Combine("image.efi")));
+
+        // A hasher that saw nothing is not used: the signer reads the file itself.
+        using var stream = new MemoryStream();
+        using var unused = new AuthenticodeHasher(signer.DigestAlgorithm);
+        stream.Write(Unsigned(files, kind));
+        AuthenticodeSigner.Sign(stream, signer, unused);
+        Assert.Equal(afterwards, stream.ToArray());
+    }
 
     LocalKeySigner Signer() => LocalKeySigner.FromPemFiles(key.Require().CertificatePath, key.KeyPath);
 

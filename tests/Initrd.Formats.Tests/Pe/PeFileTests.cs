@@ -89,6 +89,33 @@ public partial class PeFileTests
         Assert.Equal((uint)sum + (uint)data.Length, whole);
     }
 
+    [Fact]
+    public void AChecksumCarriesForwardToALongerFile()
+    {
+        var data = new byte[10_240];
+        new Random(9).NextBytes(data);
+        var extra = new byte[777];
+        new Random(10).NextBytes(extra);
+        var first = PeChecksum.Compute(data, checkSumFileOffset: 0x99);
+        var resumed = PeChecksum.Accumulator.Resume(first, data.Length, 0x99);
+        resumed.Add(extra, data.Length);
+        Assert.Equal(PeChecksum.Compute([.. data, .. extra], checkSumFileOffset: 0x99), resumed.Finish(data.Length + extra.Length));
+    }
+
+    [Fact]
+    public void HeadersAreReadFromTheStartOfALongerFile()
+    {
+        var kernel = TrixieBootFiles.Get().Kernel;
+        var whole = PeFile.Parse(kernel);
+        var fromHead = PeFile.Parse(kernel.AsSpan(0, PeFile.MaxHeaderLength), kernel.Length);
+        Assert.Equal(whole.Sections.Select(s => (s.Name, s.PointerToRawData, s.SizeOfRawData)), fromHead.Sections.Select(s => (s.Name, s.PointerToRawData, s.SizeOfRawData)));
+        Assert.Equal(kernel.Length, fromHead.FileLength);
+        // Too little of the file to hold its section table: refused, not read past.
+        var e = Assert.Throws<InvalidDataException>(() => PeFile.Parse(kernel.AsSpan(0, whole.SectionTableEnd - 1), kernel.Length));
+        Assert.Contains("past the first", e.Message);
+        Assert.Throws<InvalidDataException>(() => PeFile.Parse(kernel.AsSpan(0, 10), kernel.Length));
+    }
+
     static byte[] Minimal()
     {
         // The addon stub is small and real: use it as the base of malformed copies.

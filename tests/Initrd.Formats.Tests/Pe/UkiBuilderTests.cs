@@ -343,11 +343,13 @@ public class UkiBuilderTests(ITestOutputHelper output)
     }
 
     /// <summary>A UKI from <see cref="TightStub"/> with 30 extra sections, so that the stub's section data had to move.</summary>
-    internal static byte[] MovedUki(TrixieBootFiles files)
+    internal static byte[] MovedUki(TrixieBootFiles files) => MovedUkiBuilder(files).Build();
+
+    internal static UkiBuilder MovedUkiBuilder(TrixieBootFiles files)
     {
         var builder = new UkiBuilder(TightStub(files.Stub)).Add(".linux", files.Kernel).AddText(".cmdline", Cmdline);
         for (var i = 0; i < 30; i++) builder.Add($".x{i}", B((byte)i));
-        return builder.Build();
+        return builder;
     }
 
     [Fact]
