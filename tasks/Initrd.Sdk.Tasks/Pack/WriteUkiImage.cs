@@ -143,7 +143,7 @@ public sealed class WriteUkiImage : InitrdTask
             throw new BuildErrorException(e, ProjectFile, Strings.UkiWriteFailed, output, e.Message) { File = ProjectFile };
         }
         LogInfo(MessageImportance.High, string.Format(CultureInfo.InvariantCulture,
-            "Pack: {0} {1} ({2}) → {3} ({4:F1} MiB{5}) in {6:F2} s",
+            "Pack: {0} {1} ({2}) → {3} ({4:F1} MiB{5}) in {6:F3} s",
             addon ? "addon" : "UKI", string.Join(" ", summary.Sections), summary.Uname ?? "no uname", output,
             summary.FileBytes / 1048576.0, summary.Signed ? ", signed" : ", unsigned", watch.Elapsed.TotalSeconds));
     }
