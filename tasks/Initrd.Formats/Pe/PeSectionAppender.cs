@@ -43,7 +43,7 @@ public sealed class PeSectionAppender
     sealed record NewSection(string Name, byte[] NameBytes, ByteSource Content, uint VirtualSize, uint Characteristics);
 
     /// <summary>Reads the stub's headers and checks that sections can be added to it.</summary>
-    /// <param name="stub">The stub image (kept by reference; do not modify it until <see cref="Build"/> returned).</param>
+    /// <param name="stub">The stub image (kept by reference; do not modify it until <see cref="WriteTo"/> returned).</param>
     /// <param name="stubName">Names the stub in messages ("linuxx64.efi.stub").</param>
     public PeSectionAppender(ReadOnlyMemory<byte> stub, string stubName = "the stub")
     {
