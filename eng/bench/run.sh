@@ -349,16 +349,8 @@ XML
 </Project>
 XML
   printf '<Project DefaultTargets="Build">\n</Project>\n' > "$ES/Sdk/Sdk.props"
-  cat > "$ES/Sdk/Sdk.targets" <<'XML'
-<Project>
-  <!-- Empty.proj's targets: a Restore, and a Build with one input and one output. -->
-  <Target Name="Restore" />
-  <Target Name="Build" Inputs="$(MSBuildProjectFullPath)" Outputs="$(MSBuildProjectDirectory)/obj/stamp">
-    <MakeDir Directories="$(MSBuildProjectDirectory)/obj" />
-    <Touch Files="$(MSBuildProjectDirectory)/obj/stamp" AlwaysCreate="true" />
-  </Target>
-</Project>
-XML
+  # Sdk.targets: Empty.proj itself, its DefaultTargets moved to Sdk.props above
+  sed 's/<Project DefaultTargets="Build">/<Project>/' "$E/Empty.proj" > "$ES/Sdk/Sdk.targets"
   dotnet pack "$ES/Bench.EmptySdk.csproj" -o "$FEED" -p:Version=$VER -nologo -v:q -nodeReuse:false >> "$LOG" 2>&1
   EP=$W/empty-sdk; rm -rf "$EP"; mkdir -p "$EP"
   printf '<Project Sdk="Bench.EmptySdk/%s" />\n' "$VER" > "$EP/EmptySdk.proj"

@@ -36,9 +36,7 @@ public static class AuthenticodeDigest
                 // Bytes past the image are the signer's zero padding.
                 var fromImage = Math.Clamp(image.Length - offset, 0, length);
                 image.ForEachChunk(offset, fromImage, buffer, (chunk, _) => hash.AppendData(chunk));
-                buffer.AsSpan(0, (int)Math.Min(length - fromImage, buffer.Length)).Clear();
-                for (var zeros = length - fromImage; zeros > 0; zeros -= buffer.Length)
-                    hash.AppendData(buffer, 0, (int)Math.Min(zeros, buffer.Length));
+                AppendZeros(hash, length - fromImage);
             }
             // 15. Finalize the hash.
             return hash.GetHashAndReset();
@@ -94,6 +92,14 @@ public static class AuthenticodeDigest
         var extra = fileSize - (certificateTable.Size + sumOfBytesHashed);
         if (extra > 0) ranges.Add((sumOfBytesHashed, extra));
         return ranges;
+    }
+
+    /// <summary>Hashes <paramref name="count"/> zero bytes (a signer's padding: fewer than 8 in practice).</summary>
+    internal static void AppendZeros(IncrementalHash hash, long count)
+    {
+        Span<byte> zeros = stackalloc byte[PeLayout.CertificateAlignment];
+        zeros.Clear();
+        for (; count > 0; count -= zeros.Length) hash.AppendData(zeros[..(int)Math.Min(count, zeros.Length)]);
     }
 
     /// <summary>How much of the image is read at once.</summary>

@@ -64,13 +64,8 @@ public sealed class AuthenticodeHasher(HashAlgorithmName algorithm) : IPeImageOb
         if (!_sequential || _headers is null || _position != headers.FileLength || _headers.FileLength != headers.FileLength) return null;
         // Every byte of the image was hashed where a range covers it; what the ranges cover past the image is the
         // signer's zero padding (the ranges are in file order, so it comes last).
-        Span<byte> zeros = stackalloc byte[PeLayout.CertificateAlignment];
-        zeros.Clear();
         foreach (var (offset, length) in AuthenticodeDigest.HashedRanges(headers, headers.FileLength + appendedZeros))
-        {
-            for (var n = offset + length - Math.Max(offset, _position); n > 0; n -= zeros.Length)
-                _hash.AppendData(zeros[..(int)Math.Min(n, zeros.Length)]);
-        }
+            AuthenticodeDigest.AppendZeros(_hash, offset + length - Math.Max(offset, _position));
         return _hash.GetHashAndReset();
     }
 

@@ -83,7 +83,7 @@ public static class AuthenticodeSigner
         var checksum = seen is not null ? Task.FromResult(PeChecksum.Accumulator.Resume(headers.CheckSum, length, headers.CheckSumFileOffset)) : Task.Run(() =>
         {
             var sum = new PeChecksum.Accumulator(headers.CheckSumFileOffset);
-            var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+            var buffer = ArrayPool<byte>.Shared.Rent(AuthenticodeDigest.ChunkLength);
             source.ForEachChunk(0, entryOffset, buffer, (chunk, offset) => sum.Add(chunk, offset));
             source.ForEachChunk(entryOffset + PeLayout.DataDirectoryLength, length - entryOffset - PeLayout.DataDirectoryLength, buffer, (chunk, offset) => sum.Add(chunk, offset));
             ArrayPool<byte>.Shared.Return(buffer);

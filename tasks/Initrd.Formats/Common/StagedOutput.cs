@@ -35,8 +35,12 @@ public static class StagedOutput
             }
             catch (IOException) { /* another writer is cleaning up too */ }
         }
-        return Path.Combine(directory, $"{prefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
+        return FreshName(full);
     }
+
+    /// <summary>A new sibling name of the temporary kind for <paramref name="fullTarget"/> (nothing is cleaned up).</summary>
+    static string FreshName(string fullTarget) =>
+        Path.Combine(Path.GetDirectoryName(fullTarget)!, $".{Path.GetFileName(fullTarget)}{Infix}{Environment.ProcessId}-{Guid.NewGuid():N}");
 
     /// <summary>
     /// Writes <paramref name="target"/> whole or not at all: <paramref name="write"/> fills a temporary path (see
@@ -72,7 +76,7 @@ public static class StagedOutput
         string? aside = null;
         if (File.Exists(target))
         {
-            aside = TemporaryPathFor(target);
+            aside = FreshName(Path.GetFullPath(target).TrimEnd('/'));   // the leftovers were swept for the temporary
             try
             {
                 File.Move(target, aside);

@@ -19,7 +19,7 @@ namespace Initrd.Sdk.Tests.Boot;
 public sealed class SysextBootFixture : IDisposable
 {
     public const string ProbeDone = "INITRD-SDK-SYSEXT-PROBE-DONE";
-    public const string UkiCommandLine = "console=ttyS0 panic=-1 systemd.show_status=true";
+    public const string UkiCommandLine = UefiBootFixture.UkiCommandLine;
 
     public SysextBootFixture()
     {
